@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not installed again.
 set -euo pipefail
 
-APT_PACKAGES=(build-essential cmake pkg-config libpcre2-dev python3 unzip)
+APT_PACKAGES=(build-essential cmake pkg-config libpcre2-dev libjansson-dev python3 unzip)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
