@@ -45,7 +45,16 @@ ct_status ct_fail_context(ct_status status, const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(ct_error_message, sizeof ct_error_message, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof ct_error_message && old[0] != '\0')
-        snprintf(ct_error_message + n, sizeof ct_error_message - (size_t)n, ": %s", old);
+    if (n < 0 || old[0] == '\0') return status;
+    /* append ": <old>" by hand, truncating silently (snprintf here trips -Wformat-truncation) */
+    size_t used = strlen(ct_error_message);
+    const char *parts[2] = {": ", old};
+    for (int i = 0; i < 2; i++) {
+        size_t len = strlen(parts[i]), room = sizeof ct_error_message - 1 - used;
+        if (len > room) len = room;
+        memcpy(ct_error_message + used, parts[i], len);
+        used += len;
+    }
+    ct_error_message[used] = '\0';
     return status;
 }
