@@ -45,10 +45,14 @@ static uint8_t trunc_level(float v, int top) {
     return (uint8_t)(int)v;
 }
 
-/* roundf for the int8 formats: half away from zero, within [-127, 127] (NaN gives 0). */
+/* roundf (half away from zero) for the int8 formats, saturating at +-127, NaN gives 0.
+ * Without a libm call: for |v| < 2^23, v - trunc(v) is exact, so comparing it with 0.5
+ * decides exactly as roundf does. */
 static int8_t round_q8(float v) {
     if (!(fabsf(v) <= 127.0f)) return (int8_t)(v > 0 ? 127 : (v < 0 ? -127 : 0));
-    return (int8_t)roundf(v);
+    const int i = (int)v;
+    const float frac = v - (float)i;
+    return (int8_t)(i + (frac >= 0.5f) - (frac <= -0.5f)); /* branch-free: signs are random */
 }
 
 static uint32_t load_u32le(const uint8_t b[4]) {

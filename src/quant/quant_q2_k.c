@@ -8,13 +8,13 @@ void ct_dequantize_row_q2_K(const block_q2_K *x, float *y, int64_t n) {
         const float d = ct_fp16_to_fp32(x[i].d);
         const float dmin = ct_fp16_to_fp32(x[i].dmin);
         /* qs[32*h + l] holds, in bit pairs 0..3, elements 128*h + 32*pair + l */
-        for (int e = 0; e < QK_K; e++) {
-            const int half = e / 128, pair = (e % 128) / 32, l = e % 32;
-            const uint8_t sc = x[i].scales[e / 16];
+        for (int sub = 0; sub < QK_K / 16; sub++) {
+            const uint8_t sc = x[i].scales[sub];
             const float dl = d * (sc & 0xF);
             const float ml = dmin * (sc >> 4);
-            const int q = (x[i].qs[32 * half + l] >> (2 * pair)) & 3;
-            y[e] = dl * q - ml;
+            const int half = sub / 8, pair = (sub % 8) / 2, l0 = 16 * (sub % 2);
+            const uint8_t *qs = x[i].qs + 32 * half;
+            for (int l = l0; l < l0 + 16; l++) y[16 * sub + l - l0] = dl * ((qs[l] >> (2 * pair)) & 3) - ml;
         }
         y += QK_K;
     }

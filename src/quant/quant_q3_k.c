@@ -16,12 +16,15 @@ void ct_dequantize_row_q3_K(const block_q3_K *x, float *y, int64_t n) {
         const float d_all = ct_fp16_to_fp32(x[i].d);
         /* qs[32*h + l] holds, in bit pairs 0..3, elements 128*h + 32*pair + l;
          * hmask[l] bit b is the high bit of element 32*b + l */
-        for (int e = 0; e < QK_K; e++) {
-            const int half = e / 128, pair = (e % 128) / 32, l = e % 32;
-            const float dl = d_all * (q3_K_scale(x[i].scales, e / 16) - 32);
-            const int low = (x[i].qs[32 * half + l] >> (2 * pair)) & 3;
-            const int minus = (x[i].hmask[l] >> (e / 32)) & 1 ? 0 : 4;
-            y[e] = dl * (low - minus);
+        for (int sub = 0; sub < QK_K / 16; sub++) {
+            const float dl = d_all * (q3_K_scale(x[i].scales, sub) - 32);
+            const int half = sub / 8, pair = (sub % 8) / 2, l0 = 16 * (sub % 2);
+            const uint8_t *qs = x[i].qs + 32 * half;
+            for (int l = l0; l < l0 + 16; l++) {
+                const int low = (qs[l] >> (2 * pair)) & 3;
+                const int minus = (x[i].hmask[l] >> (sub / 2)) & 1 ? 0 : 4;
+                y[16 * sub + l - l0] = dl * (low - minus);
+            }
         }
         y += QK_K;
     }

@@ -6,15 +6,18 @@
 void ct_dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = ct_fp16_to_fp32(x[i].d);
-        /* Element 128*h + 32*g + l: low nibble in ql[64*h + 32*(g%2) + l] (high nibble for
-         * g >= 2), high bits in qh[32*h + l] at bit pair g. */
-        for (int e = 0; e < QK_K; e++) {
-            const int h = e / 128, g = (e % 128) / 32, l = e % 32;
-            const uint8_t lbyte = x[i].ql[64 * h + 32 * (g % 2) + l];
-            const int low = g < 2 ? lbyte & 0xF : lbyte >> 4;
-            const int high = (x[i].qh[32 * h + l] >> (2 * g)) & 3;
-            const int q = (low | (high << 4)) - 32;
-            y[e] = d * x[i].scales[e / 16] * q;
+        /* Element 128*h + 32*g + l: low nibble in ql[64*h + 32*(g%2) + l] (the high nibble
+         * for g >= 2), high bits in qh[32*h + l] at bit pair g. */
+        for (int sub = 0; sub < QK_K / 16; sub++) {
+            const float dl = d * x[i].scales[sub];
+            const int h = sub / 8, g = (sub % 8) / 2, l0 = 16 * (sub % 2);
+            const uint8_t *ql = x[i].ql + 64 * h + 32 * (g % 2);
+            const uint8_t *qh = x[i].qh + 32 * h;
+            const int nibble_shift = g < 2 ? 0 : 4;
+            for (int l = l0; l < l0 + 16; l++) {
+                const int q = (((ql[l] >> nibble_shift) & 0xF) | (((qh[l] >> (2 * g)) & 3) << 4)) - 32;
+                y[16 * sub + l - l0] = dl * q;
+            }
         }
         y += QK_K;
     }
