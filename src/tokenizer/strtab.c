@@ -37,13 +37,14 @@ void tok_strtab_free(tok_strtab *t) {
 }
 
 static ct_status strtab_rehash(tok_strtab *t, size_t n_slots) {
-    int32_t *slots = ct_alloc_array(n_slots, sizeof *slots, "tokenizer hash table");
+    tok_strtab_slot *slots = ct_alloc_array(n_slots, sizeof *slots, "tokenizer hash table");
     if (!slots) return CT_ERR_OUT_OF_MEMORY;
-    memset(slots, 0xFF, n_slots * sizeof *slots);
+    for (size_t i = 0; i < n_slots; i++) slots[i] = (tok_strtab_slot){-1, 0};
     for (int32_t id = 0; id < t->count; id++) {
-        size_t i = (size_t)tok_hash_bytes(t->bytes + t->off[id], t->len[id]) & (n_slots - 1);
-        while (slots[i] >= 0) i = (i + 1) & (n_slots - 1);
-        slots[i] = id;
+        uint64_t h = tok_hash_bytes(t->bytes + t->off[id], t->len[id]);
+        size_t i = (size_t)h & (n_slots - 1);
+        while (slots[i].id >= 0) i = (i + 1) & (n_slots - 1);
+        slots[i] = (tok_strtab_slot){id, (uint32_t)(h >> 32)};
     }
     free(t->slots);
     t->slots = slots;
@@ -76,12 +77,12 @@ ct_status tok_strtab_reserve(tok_strtab *t, int32_t n, size_t total_bytes) {
 int32_t tok_strtab_find(const tok_strtab *t, const char *s, size_t n) {
     if (!t->n_slots) return -1;
     size_t mask = t->n_slots - 1;
-    size_t i = (size_t)tok_hash_bytes(s, n) & mask;
-    for (;;) {
-        int32_t id = t->slots[i];
-        if (id < 0) return -1;
-        if (t->len[id] == n && memcmp(t->bytes + t->off[id], s, n) == 0) return id;
-        i = (i + 1) & mask;
+    uint64_t h = tok_hash_bytes(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        tok_strtab_slot slot = t->slots[i];
+        if (slot.id < 0) return -1;
+        if (slot.tag == tag && t->len[slot.id] == n && memcmp(t->bytes + t->off[slot.id], s, n) == 0) return slot.id;
     }
 }
 
@@ -104,9 +105,10 @@ ct_status tok_strtab_append(tok_strtab *t, const char *s, size_t n, int32_t *id)
     t->len[new_id] = (uint32_t)n;
     t->bytes_len += n;
     size_t mask = t->n_slots - 1;
-    size_t i = (size_t)tok_hash_bytes(s, n) & mask;
-    while (t->slots[i] >= 0) i = (i + 1) & mask;
-    t->slots[i] = new_id;
+    uint64_t h = tok_hash_bytes(s, n);
+    size_t i = (size_t)h & mask;
+    while (t->slots[i].id >= 0) i = (i + 1) & mask;
+    t->slots[i] = (tok_strtab_slot){new_id, (uint32_t)(h >> 32)};
     *id = new_id;
     return CT_OK;
 }

@@ -11,13 +11,18 @@
 
 uint64_t tok_hash_bytes(const void *data, size_t len);
 
+typedef struct tok_strtab_slot {
+    int32_t id;   /* -1 when empty */
+    uint32_t tag; /* high hash bits: most mismatches are rejected without touching the string */
+} tok_strtab_slot;
+
 /* Strings with dense ids 0..count-1 in insertion order; bytes are copied in. */
 typedef struct tok_strtab {
     char *bytes;
     size_t bytes_len, bytes_cap;
     uint32_t *off, *len; /* per id */
     int32_t count, cap;
-    int32_t *slots; /* id, or -1 when empty */
+    struct tok_strtab_slot *slots;
     size_t n_slots; /* power of two */
 } tok_strtab;
 

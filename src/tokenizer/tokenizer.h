@@ -114,6 +114,8 @@ bool ct_tokenizer_adds_space_prefix(const ct_tokenizer *tok);
 /* Does this token end generation (EOS, EOT, and the end-of-text tokens the model knows)? */
 bool ct_tokenizer_is_eog(const ct_tokenizer *tok, int32_t id);
 ct_token_type ct_tokenizer_token_type(const ct_tokenizer *tok, int32_t id);
+/* The token's SentencePiece score (0 for vocabularies without scores or bad ids). */
+float ct_tokenizer_score(const ct_tokenizer *tok, int32_t id);
 /* The vocabulary string of a token as stored in the file (SPM "▁the", BPE "Ġthe"). */
 const char *ct_tokenizer_token_text(const ct_tokenizer *tok, int32_t id, size_t *len);
 /* The id whose vocabulary string is exactly text[0..len), or CT_TOKEN_NONE. */

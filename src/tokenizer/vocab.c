@@ -347,6 +347,10 @@ ct_token_type ct_tokenizer_token_type(const ct_tokenizer *tok, int32_t id) {
     return id >= 0 && id < tok->n_vocab ? (ct_token_type)tok->types[id] : CT_TOKEN_UNDEFINED;
 }
 
+float ct_tokenizer_score(const ct_tokenizer *tok, int32_t id) {
+    return id >= 0 && id < tok->n_vocab ? tok->scores[id] : 0.0f;
+}
+
 const char *ct_tokenizer_token_text(const ct_tokenizer *tok, int32_t id, size_t *len) {
     if (id < 0 || id >= tok->n_vocab) {
         *len = 0;
