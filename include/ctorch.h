@@ -35,6 +35,143 @@ const char *ct_last_error(void);
 /* Library version string, e.g. "0.1.0". */
 const char *ct_version(void);
 
+/* ==== Models ================================================================================
+ * A model is a GGUF file mapped into memory, its weights placed on a backend (on the CPU they
+ * stay in the mapping, as quantized blocks), and its tokenizer. */
+typedef int32_t ct_token;
+typedef struct ct_model ct_model;
+
+typedef struct ct_model_params {
+    const char *backend; /* "cpu" (NULL means "cpu") */
+    int32_t n_threads;   /* CPU threads; <= 0: one per online core */
+} ct_model_params;
+
+ct_model_params ct_model_params_default(void);
+
+/* Errors: CT_ERR_IO (unreadable file), CT_ERR_FORMAT (malformed file, a tensor whose shape
+ * disagrees with the metadata), CT_ERR_NOT_FOUND (a tensor the architecture needs is
+ * missing), CT_ERR_UNSUPPORTED (an architecture, tensor type or rope scaling ctorch lacks). */
+ct_status ct_model_load(const char *path, const ct_model_params *params, ct_model **out);
+void ct_model_free(ct_model *model);
+
+typedef struct ct_model_info {
+    const char *arch;     /* "llama", "qwen2", "gemma3", "gpt2" */
+    const char *backend;  /* "cpu" */
+    int32_t n_threads;
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
+    uint64_t n_params;     /* weight elements */
+    uint64_t weight_bytes; /* as stored */
+} ct_model_info;
+void ct_model_get_info(const ct_model *model, ct_model_info *info);
+
+/* The model's Jinja chat template (tokenizer.chat_template), or NULL. */
+const char *ct_model_chat_template(const ct_model *model);
+
+/* ==== Tokens ================================================================================ */
+/* Special tokens, -1 when the model has none. */
+ct_token ct_token_bos(const ct_model *model);
+ct_token ct_token_eos(const ct_model *model);
+/* Does this token end generation (end of sequence or of turn)? */
+bool ct_token_is_eog(const ct_model *model, ct_token token);
+
+/* Tokens of text[0..len). add_special: BOS/EOS as the model's metadata asks; parse_special:
+ * recognise control tokens written in the text (for chat templates, never for raw user text).
+ * *tokens is malloc'd (free with ct_free). CT_ERR_UNSUPPORTED when the file has no vocabulary. */
+ct_status ct_tokenize(const ct_model *model, const char *text, size_t len, bool add_special, bool parse_special,
+                      ct_token **tokens, size_t *n_tokens);
+/* Text of tokens (valid UTF-8, NUL-terminated, malloc'd: free with ct_free). */
+ct_status ct_detokenize(const ct_model *model, const ct_token *tokens, size_t n_tokens, bool render_special,
+                        char **text, size_t *len);
+void ct_free(void *ptr);
+
+/* Streaming detokenizer: push generated tokens one at a time and get back the text they
+ * complete (a token that ends inside a UTF-8 sequence yields "" until it completes). The
+ * returned text stays valid until the next call on d. */
+typedef struct ct_detok ct_detok;
+ct_status ct_detok_new(const ct_model *model, bool render_special, ct_detok **out);
+const char *ct_detok_push(ct_detok *d, int32_t id, size_t *len);
+const char *ct_detok_flush(ct_detok *d, size_t *len);
+void ct_detok_free(ct_detok *d);
+
+/* ==== Contexts and batches ==================================================================
+ * A context holds the KV cache (preallocated: n_seq sequences of up to n_ctx positions) and
+ * the activations for batches of up to n_batch tokens. One forward pass runs a batch: a flat
+ * list of tokens, each with its sequence id, its position in that sequence, and whether its
+ * logits are wanted. A prompt is a batch of one sequence; decoding is one token per sequence.
+ * Each sequence's positions must continue where it left off (0, 1, 2, ...). */
+typedef struct ct_context ct_context;
+
+typedef enum ct_kv_type { CT_KV_F16 = 0, CT_KV_F32 = 1 } ct_kv_type;
+
+typedef struct ct_context_params {
+    int32_t n_ctx;      /* positions per sequence; 0: the model's training context, at most 4096 */
+    int32_t n_batch;    /* most tokens per ct_decode; 0: min(n_ctx, 512) */
+    int32_t n_seq;      /* sequences the cache holds; 0: 1 */
+    ct_kv_type kv_type; /* F16 by default */
+} ct_context_params;
+
+ct_context_params ct_context_params_default(void);
+ct_status ct_context_create(ct_model *model, const ct_context_params *params, ct_context **out);
+void ct_context_free(ct_context *ctx);
+int32_t ct_context_n_ctx(const ct_context *ctx);
+int32_t ct_context_n_batch(const ct_context *ctx);
+
+typedef struct ct_batch {
+    int32_t n_tokens;
+    int32_t capacity;
+    ct_token *token;
+    int32_t *pos;
+    int32_t *seq_id;
+    bool *logits; /* want this token's logits */
+} ct_batch;
+
+ct_status ct_batch_init(ct_batch *batch, int32_t capacity);
+void ct_batch_free(ct_batch *batch);
+void ct_batch_clear(ct_batch *batch);
+/* CT_ERR_RANGE when the batch is full. */
+ct_status ct_batch_add(ct_batch *batch, ct_token token, int32_t pos, int32_t seq_id, bool logits);
+
+/* Run one forward pass. Errors (nothing is stored then): CT_ERR_INVALID_ARGUMENT for a token
+ * outside the vocabulary, an unknown sequence id, a position that does not continue its
+ * sequence, or more tokens than n_batch; CT_ERR_RANGE when a sequence would outgrow n_ctx. */
+ct_status ct_decode(ct_context *ctx, const ct_batch *batch);
+/* Logits (n_vocab floats) of token i of the last ct_decode batch; NULL unless it asked for them. */
+const float *ct_get_logits(const ct_context *ctx, int32_t i);
+/* Convenience for one sequence: append tokens to seq_id (in batches of up to n_batch) and
+ * set *logits to the last token's logits (valid until the next decode). The errors of
+ * ct_decode; on an error, the batches already run stay in the cache. */
+ct_status ct_eval(ct_context *ctx, int32_t seq_id, const ct_token *tokens, size_t n_tokens, const float **logits);
+/* Positions stored for a sequence (0 when empty or unknown). */
+int32_t ct_seq_len(const ct_context *ctx, int32_t seq_id);
+/* Forget a sequence's positions from len on (0 clears it). */
+ct_status ct_seq_truncate(ct_context *ctx, int32_t seq_id, int32_t len);
+
+/* ==== Sampling ==============================================================================
+ * Penalties, then greedy (temperature 0) or top-k, top-p, min-p, temperature and a seeded draw
+ * (llama.cpp's default order). */
+typedef struct ct_sampler ct_sampler;
+
+typedef struct ct_sample_params {
+    float temperature;       /* 0.8; 0: greedy */
+    int32_t top_k;           /* 40; 0: off */
+    float top_p;             /* 0.95; 1: off */
+    float min_p;             /* 0.05; 0: off */
+    float repeat_penalty;    /* 1.0: off */
+    int32_t repeat_last_n;   /* 64: tokens the penalties look back over; 0: off */
+    float presence_penalty;  /* 0: off */
+    float frequency_penalty; /* 0: off */
+    uint64_t seed;           /* UINT64_MAX: from the clock */
+} ct_sample_params;
+
+ct_sample_params ct_sample_params_default(void);
+/* CT_ERR_INVALID_ARGUMENT naming a parameter outside its range. */
+ct_status ct_sampler_new(const ct_model *model, const ct_sample_params *params, ct_sampler **out);
+void ct_sampler_free(ct_sampler *s);
+ct_status ct_sampler_sample(ct_sampler *s, const float *logits, int32_t *token);
+/* Add a token to the penalties' history (prompt and generated tokens). */
+ct_status ct_sampler_accept(ct_sampler *s, int32_t token);
+uint64_t ct_sampler_seed(const ct_sampler *s);
+
 #ifdef __cplusplus
 }
 #endif

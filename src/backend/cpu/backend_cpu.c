@@ -1,0 +1,287 @@
+/* The CPU backend: the reference ops of ops_*.c behind the backend interface, with matmul
+ * rows and attention heads spread over a thread pool. Weights are used where they lie in
+ * the mapped GGUF file. Cheap elementwise ops run on the calling thread. */
+#include "backend/cpu/backend_cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/ops_cpu.h"
+#include "core/alloc.h"
+#include "core/threadpool.h"
+
+typedef struct {
+    ct_threadpool *pool;
+    int n_threads;
+    float **row_scratch;   /* per thread: one dequantized row */
+    float **score_scratch; /* per thread: attention scores */
+    int64_t max_row, max_ctx;
+    const ct_forward_batch *batch; /* between begin() and end() */
+} cpu_state;
+
+static cpu_state *state_of(ct_backend *be) { return be->impl; }
+
+static float *row_ptr(const ct_tensor *t, int64_t r) { return (float *)((uint8_t *)t->data + (size_t)r * t->row_bytes); }
+
+/* ---- lifetime and memory ---------------------------------------------------------- */
+
+static void free_scratch(float **bufs, int n) {
+    if (!bufs) return;
+    for (int i = 0; i < n; i++) ct_free_aligned(bufs[i]);
+    free(bufs);
+}
+
+static void cpu_destroy(ct_backend *be) {
+    cpu_state *s = state_of(be);
+    if (s) {
+        ct_threadpool_free(s->pool);
+        free_scratch(s->row_scratch, s->n_threads);
+        free_scratch(s->score_scratch, s->n_threads);
+        free(s);
+    }
+    free(be);
+}
+
+static ct_status grow_scratch(float **bufs, int n_threads, int64_t n, const char *what) {
+    for (int i = 0; i < n_threads; i++) {
+        float *p = ct_alloc_aligned((size_t)n * sizeof(float), what);
+        if (!p) return CT_ERR_OUT_OF_MEMORY;
+        ct_free_aligned(bufs[i]);
+        bufs[i] = p;
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_reserve(ct_backend *be, int64_t max_row, int64_t max_ctx) {
+    cpu_state *s = state_of(be);
+    if (max_row > s->max_row) {
+        CT_TRY(grow_scratch(s->row_scratch, s->n_threads, max_row, "cpu backend row scratch"));
+        s->max_row = max_row;
+    }
+    if (max_ctx > s->max_ctx) {
+        CT_TRY(grow_scratch(s->score_scratch, s->n_threads, max_ctx, "cpu backend attention scratch"));
+        s->max_ctx = max_ctx;
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_alloc(ct_backend *be, size_t bytes, void **out) {
+    (void)be;
+    *out = ct_alloc_aligned(bytes ? bytes : 1, "cpu backend buffer");
+    return *out ? CT_OK : CT_ERR_OUT_OF_MEMORY;
+}
+
+static void cpu_release(ct_backend *be, void *ptr) {
+    (void)be;
+    ct_free_aligned(ptr);
+}
+
+static ct_status cpu_load_weight(ct_backend *be, ct_tensor *w) {
+    (void)be;
+    (void)w; /* read in place from the mapping */
+    return CT_OK;
+}
+
+static ct_status cpu_read_rows(ct_backend *be, const ct_tensor *src, float *dst) {
+    (void)be;
+    for (int64_t r = 0; r < src->ne1; r++) memcpy(dst + r * src->ne0, row_ptr(src, r), (size_t)src->ne0 * sizeof(float));
+    return CT_OK;
+}
+
+static ct_status cpu_begin(ct_backend *be, const ct_forward_batch *batch) {
+    state_of(be)->batch = batch;
+    return CT_OK;
+}
+
+static ct_status cpu_end(ct_backend *be) {
+    state_of(be)->batch = NULL;
+    return CT_OK;
+}
+
+/* ---- ops ------------------------------------------------------------------------------ */
+
+static void cpu_embed_tokens(ct_backend *be, const ct_tensor *out, const ct_tensor *table) {
+    const ct_forward_batch *b = state_of(be)->batch;
+    for (int64_t t = 0; t < out->ne1; t++) ct_cpu_get_row(table, b->token[t], row_ptr(out, t));
+}
+
+static void cpu_add_positions(ct_backend *be, const ct_tensor *x, const ct_tensor *table) {
+    cpu_state *s = state_of(be);
+    float *tmp = s->row_scratch[0];
+    for (int64_t t = 0; t < x->ne1; t++) {
+        ct_cpu_get_row(table, s->batch->pos[t], tmp);
+        float *y = row_ptr(x, t);
+        for (int64_t i = 0; i < x->ne0; i++) y[i] += tmp[i];
+    }
+}
+
+typedef struct {
+    cpu_state *s;
+    const ct_tensor *out, *w, *bias, *in;
+} matmul_job;
+
+static void matmul_task(void *arg, int64_t r0, int64_t r1, int thread) {
+    matmul_job *j = arg;
+    ct_cpu_matmul_rows(j->out, j->w, j->bias, j->in, r0, r1, j->s->row_scratch[thread]);
+}
+
+static void cpu_matmul(ct_backend *be, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                       const ct_tensor *in) {
+    matmul_job j = {state_of(be), out, w, bias, in};
+    ct_threadpool_run(j.s->pool, w->ne1, 4, matmul_task, &j);
+}
+
+static void cpu_rmsnorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
+                        float eps) {
+    (void)be;
+    const float *w = weight ? weight->data : NULL;
+    for (int64_t r = 0; r < out->ne1; r++) ct_cpu_rmsnorm(row_ptr(out, r), row_ptr(in, r), w, in->ne0, eps);
+}
+
+static void cpu_layernorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
+                          const ct_tensor *bias, float eps) {
+    (void)be;
+    const float *w = weight ? weight->data : NULL, *b = bias ? bias->data : NULL;
+    for (int64_t r = 0; r < out->ne1; r++) ct_cpu_layernorm(row_ptr(out, r), row_ptr(in, r), w, b, in->ne0, eps);
+}
+
+static void cpu_rope(ct_backend *be, const ct_tensor *x, const ct_rope *rope) {
+    const ct_forward_batch *b = state_of(be)->batch;
+    const float *ff = rope->freq_factors ? rope->freq_factors->data : NULL;
+    for (int64_t t = 0; t < x->ne1; t++) ct_cpu_rope(row_ptr(x, t), x->ne0 / rope->head_dim, rope, ff, b->pos[t]);
+}
+
+static void cpu_kv_store(ct_backend *be, const ct_tensor *k_cache, const ct_tensor *v_cache, const ct_tensor *k,
+                         const ct_tensor *v) {
+    const ct_forward_batch *b = state_of(be)->batch;
+    for (int64_t t = 0; t < k->ne1; t++) {
+        int64_t cell = b->kv_cell[t];
+        ct_cpu_store_row((uint8_t *)k_cache->data + (size_t)cell * k_cache->row_bytes, k_cache->type, row_ptr(k, t), k->ne0);
+        ct_cpu_store_row((uint8_t *)v_cache->data + (size_t)cell * v_cache->row_bytes, v_cache->type, row_ptr(v, t), v->ne0);
+    }
+}
+
+typedef struct {
+    cpu_state *s;
+    const ct_tensor *out, *q, *k_cache, *v_cache;
+    const ct_attn *attn;
+} attention_job;
+
+/* items are (token, head) pairs, token-major */
+static void attention_task(void *arg, int64_t i0, int64_t i1, int thread) {
+    attention_job *j = arg;
+    const ct_forward_batch *b = j->s->batch;
+    const ct_attn *a = j->attn;
+    int32_t group = a->n_head / a->n_head_kv;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t t = i / a->n_head;
+        int32_t h = (int32_t)(i % a->n_head);
+        int32_t pos = b->pos[t];
+        int32_t lo = (a->window > 0 && pos >= a->window) ? pos - a->window + 1 : 0;
+        ct_cpu_attention_head(row_ptr(j->out, t) + (int64_t)h * a->head_dim_v, row_ptr(j->q, t) + (int64_t)h * a->head_dim_k,
+                              j->k_cache, j->v_cache, &b->seq_view[b->seq[t]], lo, pos, h / group, a,
+                              j->s->score_scratch[thread]);
+    }
+}
+
+static void cpu_attention(ct_backend *be, const ct_tensor *out, const ct_tensor *q, const ct_tensor *k_cache,
+                          const ct_tensor *v_cache, const ct_attn *attn) {
+    attention_job j = {state_of(be), out, q, k_cache, v_cache, attn};
+    ct_threadpool_run(j.s->pool, out->ne1 * attn->n_head, 1, attention_task, &j);
+}
+
+static void cpu_add(ct_backend *be, const ct_tensor *out, const ct_tensor *a, const ct_tensor *b) {
+    (void)be;
+    for (int64_t r = 0; r < out->ne1; r++) {
+        float *y = row_ptr(out, r);
+        const float *x0 = row_ptr(a, r), *x1 = row_ptr(b, r);
+        for (int64_t i = 0; i < out->ne0; i++) y[i] = x0[i] + x1[i];
+    }
+}
+
+static void cpu_scale(ct_backend *be, const ct_tensor *x, float s) {
+    (void)be;
+    for (int64_t r = 0; r < x->ne1; r++) {
+        float *y = row_ptr(x, r);
+        for (int64_t i = 0; i < x->ne0; i++) y[i] *= s;
+    }
+}
+
+static void cpu_gelu(ct_backend *be, const ct_tensor *x) {
+    (void)be;
+    for (int64_t r = 0; r < x->ne1; r++) {
+        float *y = row_ptr(x, r);
+        for (int64_t i = 0; i < x->ne0; i++) y[i] = ct_cpu_gelu_tanh(y[i]);
+    }
+}
+
+static void cpu_swiglu(ct_backend *be, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up) {
+    (void)be;
+    for (int64_t r = 0; r < out->ne1; r++) {
+        float *y = row_ptr(out, r);
+        const float *g = row_ptr(gate, r), *u = row_ptr(up, r);
+        for (int64_t i = 0; i < out->ne0; i++) y[i] = ct_cpu_silu(g[i]) * u[i];
+    }
+}
+
+static void cpu_geglu(ct_backend *be, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up) {
+    (void)be;
+    for (int64_t r = 0; r < out->ne1; r++) {
+        float *y = row_ptr(out, r);
+        const float *g = row_ptr(gate, r), *u = row_ptr(up, r);
+        for (int64_t i = 0; i < out->ne0; i++) y[i] = ct_cpu_gelu_tanh(g[i]) * u[i];
+    }
+}
+
+static void cpu_gather_outputs(ct_backend *be, const ct_tensor *out, const ct_tensor *in, int32_t first) {
+    const ct_forward_batch *b = state_of(be)->batch;
+    for (int64_t i = 0; i < out->ne1; i++)
+        memcpy(row_ptr(out, i), row_ptr(in, b->out_rows[first + i]), (size_t)in->ne0 * sizeof(float));
+}
+
+ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
+    *out = NULL;
+    ct_backend *be = ct_calloc_array(1, sizeof *be, "cpu backend");
+    if (!be) return CT_ERR_OUT_OF_MEMORY;
+    cpu_state *s = ct_calloc_array(1, sizeof *s, "cpu backend state");
+    if (!s) {
+        free(be);
+        return CT_ERR_OUT_OF_MEMORY;
+    }
+    be->impl = s;
+    be->name = "cpu";
+    be->destroy = cpu_destroy;
+    be->reserve = cpu_reserve;
+    be->alloc = cpu_alloc;
+    be->release = cpu_release;
+    be->load_weight = cpu_load_weight;
+    be->read_rows = cpu_read_rows;
+    be->begin = cpu_begin;
+    be->end = cpu_end;
+    be->embed_tokens = cpu_embed_tokens;
+    be->add_positions = cpu_add_positions;
+    be->matmul = cpu_matmul;
+    be->rmsnorm = cpu_rmsnorm;
+    be->layernorm = cpu_layernorm;
+    be->rope = cpu_rope;
+    be->kv_store = cpu_kv_store;
+    be->attention = cpu_attention;
+    be->add = cpu_add;
+    be->scale = cpu_scale;
+    be->gelu = cpu_gelu;
+    be->swiglu = cpu_swiglu;
+    be->geglu = cpu_geglu;
+    be->gather_outputs = cpu_gather_outputs;
+
+    s->n_threads = n_threads > 0 ? n_threads : ct_cpu_count();
+    s->row_scratch = ct_calloc_array((size_t)s->n_threads, sizeof(float *), "cpu backend scratch");
+    s->score_scratch = ct_calloc_array((size_t)s->n_threads, sizeof(float *), "cpu backend scratch");
+    ct_status st = (s->row_scratch && s->score_scratch) ? CT_OK : CT_ERR_OUT_OF_MEMORY;
+    if (st == CT_OK) st = ct_threadpool_create(s->n_threads, &s->pool);
+    if (st != CT_OK) {
+        cpu_destroy(be);
+        return st;
+    }
+    *out = be;
+    return CT_OK;
+}
