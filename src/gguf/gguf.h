@@ -2,9 +2,15 @@
  *
  * The reader validates every count, length, dimension, offset and size against the file
  * size before use; a bad file yields CT_ERR_FORMAT with a message naming the file, the
- * field and its byte offset. Strings and tensor data point into the mapping (not copied);
- * they live until gguf_close(). Values are little-endian on disk; ctorch assumes a
- * little-endian host. */
+ * field and its byte offset ("m.gguf: byte offset 1234: tensor info 5 ('blk.0.attn_q.weight'):
+ * dimension 2 is 0 (empty tensors are not allowed)"). Versions 2 and 3 are read; others, and
+ * big-endian files, give CT_ERR_UNSUPPORTED, as do tensor types ctorch does not handle.
+ * Rejected as malformed: duplicate keys or tensor names, a zero dimension, more than 4 dims,
+ * element counts above INT64_MAX, a row that is not whole blocks, data offsets not a multiple
+ * of the alignment (`general.alignment`: any integer type, a nonzero power of two; default
+ * 32) or running past the end of the file, arrays nested more than 16 deep. Strings and
+ * tensor data point into the mapping (not copied); they live until gguf_close(). Values are
+ * little-endian on disk; ctorch assumes a little-endian host. Lookups by name are hashed. */
 #ifndef CT_GGUF_GGUF_H
 #define CT_GGUF_GGUF_H
 
@@ -88,6 +94,8 @@ void gguf_close(gguf_file *file);
 const char *gguf_path(const gguf_file *file);
 uint32_t gguf_version(const gguf_file *file);
 uint64_t gguf_file_size(const gguf_file *file);
+/* The whole file image (the mapping, or the buffer given to gguf_open_memory). */
+const void *gguf_file_bytes(const gguf_file *file);
 uint64_t gguf_alignment(const gguf_file *file);
 uint64_t gguf_data_offset(const gguf_file *file);
 
@@ -124,7 +132,12 @@ bool gguf_str_eq(gguf_str s, const char *cstr);
  * header and infos, gguf_writer_write_tensor() writes each tensor's data in the order the
  * tensors were added, gguf_writer_finish() closes the file. gguf_writer_write_file() does
  * all three for tensors added with their data. Keys are written in insertion order; setting
- * an existing key replaces its value. */
+ * an existing key replaces its value (keeping its position). Values are copied.
+ * Output is GGUF v3, laid out as the PyPI gguf package's GGUFWriter does (byte-identical for
+ * the same content): data aligned to `general.alignment` (must be a UINT32 power of two, as
+ * ggml requires) or 32, zero padding after every tensor including the last. Tensor names are
+ * limited to 63 bytes (ggml's limit). Write errors (disk full, ...) give CT_ERR_IO naming the
+ * path; after any error while streaming the file is closed and left incomplete. */
 typedef struct gguf_writer gguf_writer;
 
 ct_status gguf_writer_create(gguf_writer **out);
