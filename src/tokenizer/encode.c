@@ -97,9 +97,6 @@ ct_status ct_tokenizer_encode(const ct_tokenizer *tok, const char *text, size_t 
     if (st == CT_OK) st = encode_fragments(tok, &w, text, frags, n_frags, flags, out);
     free(frags);
     tok_work_free(&w);
-    if (st != CT_OK) {
-        out->count = old_count;
-        if (st == CT_ERR_OUT_OF_MEMORY && !*ct_last_error()) ct_fail(st, "out of memory while tokenizing");
-    }
+    if (st != CT_OK) out->count = old_count; /* nothing half-appended */
     return st;
 }

@@ -50,7 +50,6 @@ struct ct_tokenizer {
     float *scores;
     uint8_t *types;  /* ct_token_type per token */
     uint16_t *attrs; /* TOK_ATTR_* per token */
-    int32_t max_token_len;
 
     int32_t bos, eos, eot, eom, unk, pad;
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
@@ -70,7 +69,7 @@ struct ct_tokenizer {
 
     tok_special *special;
 
-    /* decoded text of every token, and whether it is hidden unless rendering specials */
+    /* decoded text of every token (control/unknown ones are hidden by attrs unless rendered) */
     char *piece_bytes;
     uint32_t *piece_off; /* n_vocab + 1 offsets */
     int32_t max_piece_len;

@@ -79,7 +79,6 @@ static ct_status load_tokens(ct_tokenizer *tok, const gguf_file *f, const char *
                            (int)(s.len > 64 ? 64 : s.len), s.data, (int)dup, (int)i);
         int32_t id;
         CT_TRY(tok_strtab_append(&tok->strs, s.data, s.len, &id));
-        if ((int64_t)s.len > tok->max_token_len) tok->max_token_len = (int32_t)(s.len > INT32_MAX ? INT32_MAX : s.len);
     }
     tok->n_vocab = n;
 
