@@ -82,6 +82,28 @@ static bool test_pre_tokenizers(void) {
     return true;
 }
 
+static int32_t id_of(const ct_tokenizer *tok, const char *text) { return ct_tokenizer_find(tok, text, strlen(text)); }
+
+/* Special ids and flags as the GGUF metadata and llama.cpp's rules give them. */
+static void check_facts(const char *key, const ct_tokenizer *tok) {
+    if (!strcmp(key, "smollm2")) {
+        CHECK(ct_tokenizer_kind(tok) == CT_VOCAB_BPE && !strcmp(ct_tokenizer_pre_name(tok), "smollm"));
+        CHECK(ct_tokenizer_bos(tok) == 1 && ct_tokenizer_eos(tok) == 2 && !ct_tokenizer_adds_bos(tok));
+        CHECK(ct_tokenizer_eot(tok) == id_of(tok, "<|im_end|>") && ct_tokenizer_eot(tok) == 2);
+        CHECK(ct_tokenizer_is_eog(tok, 2) && ct_tokenizer_is_eog(tok, id_of(tok, "<|endoftext|>")));
+        CHECK(ct_tokenizer_is_eog(tok, id_of(tok, "<reponame>"))); /* llama.cpp's FIM repo token */
+        CHECK(!ct_tokenizer_is_eog(tok, id_of(tok, "<|im_start|>")));
+    } else {
+        CHECK(ct_tokenizer_kind(tok) == CT_VOCAB_SPM && ct_tokenizer_n_vocab(tok) == 262144);
+        CHECK(ct_tokenizer_bos(tok) == 2 && ct_tokenizer_eos(tok) == 1 && ct_tokenizer_adds_bos(tok));
+        CHECK(!ct_tokenizer_adds_space_prefix(tok) && !ct_tokenizer_adds_eos(tok));
+        CHECK(ct_tokenizer_eot(tok) == id_of(tok, "<end_of_turn>") && ct_tokenizer_eot(tok) >= 0);
+        CHECK(ct_tokenizer_is_eog(tok, 1) && ct_tokenizer_is_eog(tok, ct_tokenizer_eot(tok)));
+        CHECK(!ct_tokenizer_is_eog(tok, id_of(tok, "<start_of_turn>")));
+        CHECK(ct_tokenizer_token_type(tok, id_of(tok, "\n\n")) == CT_TOKEN_USER_DEFINED);
+    }
+}
+
 static bool test_model(const char *key, const char *file) {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", CT_TEST_MODELS_DIR, file);
@@ -93,6 +115,7 @@ static bool test_model(const char *key, const char *file) {
     ct_tokenizer *tok = NULL;
     CHECK_OK(ct_tokenizer_load(f, &tok));
     if (tok) {
+        check_facts(key, tok);
         char inp[512], out[512], label[128];
         int n;
         snprintf(inp, sizeof inp, GOLDEN_DIR "/%s.inp", key);

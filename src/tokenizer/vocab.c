@@ -18,14 +18,21 @@
 #define KEY_TYPES "tokenizer.ggml.token_type"
 #define KEY_MERGES "tokenizer.ggml.merges"
 
-/* Token texts that end generation (llama.cpp's list); the first present is also the EOT
- * token when the file names none. */
-static const char *const eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",
-    "<end_of_utterance>", "<|eom_id|>", "</s>",
-};
-#define N_EOT_CANDIDATES 10 /* the entries before <|eom_id|> can serve as EOT */
+/* llama.cpp's token-text lists (the GGUF converters do not record these roles). Each list
+ * ends with NULL; where a role takes one token, the first text present wins. */
+#define DEEPSEEK_EOS "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>"
+static const char *const eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                        "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", DEEPSEEK_EOS,
+                                        "<end_of_utterance>", NULL};
+static const char *const eom_texts[] = {"<|eom_id|>", NULL};
+/* fill-in-the-middle pad / repository / file-separator tokens also end generation */
+static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL};
+static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL};
+static const char *const fim_sep_texts[] = {"<|file_sep|>", NULL};
+/* every token with one of these texts ends generation */
+static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                        "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+                                        "<|end_of_text|>", "<end_of_utterance>", "<eos>", DEEPSEEK_EOS, NULL};
 
 static uint16_t attr_of_type(int64_t type) {
     switch (type) {
@@ -186,19 +193,31 @@ static void read_flag(const gguf_file *f, const char *key, bool *flag) {
     else ct_clear_error();
 }
 
-/* End-of-generation tokens, EOT detection, and the control type that llama.cpp forces on
- * tokens that look like turn ends. */
-static void mark_eog(ct_tokenizer *tok) {
-    for (size_t i = 0; i < sizeof eog_texts / sizeof eog_texts[0]; i++) {
-        int32_t id = tok_strtab_find(&tok->strs, eog_texts[i], strlen(eog_texts[i]));
-        if (id < 0 || id >= tok->n_vocab) continue;
-        if (tok->eot < 0 && i < N_EOT_CANDIDATES) tok->eot = id;
-        if (tok->eom < 0 && !strcmp(eog_texts[i], "<|eom_id|>")) tok->eom = id;
-        tok->attrs[id] |= TOK_ATTR_EOG | TOK_ATTR_CONTROL;
+/* The first token whose text is in the list, or CT_TOKEN_NONE. */
+static int32_t find_first(const ct_tokenizer *tok, const char *const *texts) {
+    for (size_t i = 0; texts[i]; i++) {
+        int32_t id = tok_strtab_find(&tok->strs, texts[i], strlen(texts[i]));
+        if (id >= 0 && id < tok->n_vocab) return id;
     }
-    if (tok->eos >= 0) tok->attrs[tok->eos] |= TOK_ATTR_EOG;
-    if (tok->eot >= 0) tok->attrs[tok->eot] |= TOK_ATTR_EOG | TOK_ATTR_CONTROL;
-    if (tok->eom >= 0) tok->attrs[tok->eom] |= TOK_ATTR_EOG;
+    return CT_TOKEN_NONE;
+}
+
+/* End-of-generation tokens, EOT/EOM detection, and the control type that llama.cpp forces
+ * on tokens that look like turn ends (so that plain text cannot produce them). */
+static void mark_eog(ct_tokenizer *tok) {
+    /* roles found by text (not named by the file) become control tokens */
+    int32_t found[] = {tok->eot < 0 ? (tok->eot = find_first(tok, eot_texts)) : CT_TOKEN_NONE,
+                       tok->eom < 0 ? (tok->eom = find_first(tok, eom_texts)) : CT_TOKEN_NONE,
+                       find_first(tok, fim_pad_texts), find_first(tok, fim_rep_texts), find_first(tok, fim_sep_texts)};
+    for (size_t i = 0; i < sizeof found / sizeof found[0]; i++)
+        if (found[i] >= 0) tok->attrs[found[i]] |= TOK_ATTR_EOG | TOK_ATTR_CONTROL;
+    for (size_t i = 0; eog_texts[i]; i++) {
+        int32_t id = tok_strtab_find(&tok->strs, eog_texts[i], strlen(eog_texts[i]));
+        if (id >= 0 && id < tok->n_vocab) tok->attrs[id] |= TOK_ATTR_EOG | TOK_ATTR_CONTROL;
+    }
+    int32_t named[] = {tok->eos, tok->eot, tok->eom};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (named[i] >= 0) tok->attrs[named[i]] |= TOK_ATTR_EOG;
 }
 
 /* llama.cpp strips whitespace after Phi-3's special tokens (its HF config says rstrip). */
