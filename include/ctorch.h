@@ -146,6 +146,30 @@ int32_t ct_seq_len(const ct_context *ctx, int32_t seq_id);
 /* Forget a sequence's positions from len on (0 clears it). */
 ct_status ct_seq_truncate(ct_context *ctx, int32_t seq_id, int32_t len);
 
+/* ==== Chat templates ========================================================================
+ * The model's chat template (tokenizer.chat_template) recognised as one of the families ctorch
+ * renders (chatml, llama2, llama3, gemma, phi3), or a family forced by name. */
+typedef struct ct_chat_template ct_chat_template;
+
+typedef struct ct_message {
+    const char *role;    /* "system", "user" or "assistant" */
+    const char *content; /* UTF-8 */
+} ct_message;
+
+/* name: NULL for the model's own template. CT_ERR_UNSUPPORTED when the model has no template
+ * (or an unrecognised one) and no name is given; CT_ERR_INVALID_ARGUMENT for an unknown name. */
+ct_status ct_chat_template_load(const ct_model *model, const char *name, ct_chat_template **out);
+void ct_chat_template_free(ct_chat_template *t);
+const char *ct_chat_template_name(const ct_chat_template *t);
+/* The conversation as prompt text (tokenize it with add_special and parse_special); with
+ * add_generation_prompt, ending with the opening of the assistant's turn. *text is malloc'd
+ * (free with ct_free). */
+ct_status ct_chat_render(const ct_chat_template *t, const ct_message *messages, size_t n_messages,
+                         bool add_generation_prompt, char **text, size_t *len);
+/* Tokens that end an assistant turn besides the model's end-of-generation tokens (those of the
+ * template's stop strings that are single tokens of the vocabulary). *tokens is malloc'd. */
+ct_status ct_chat_stop_tokens(const ct_chat_template *t, const ct_model *model, ct_token **tokens, size_t *n_tokens);
+
 /* ==== Sampling ==============================================================================
  * Penalties, then greedy (temperature 0) or top-k, top-p, min-p, temperature and a seeded draw
  * (llama.cpp's default order). */
@@ -170,6 +194,8 @@ void ct_sampler_free(ct_sampler *s);
 ct_status ct_sampler_sample(ct_sampler *s, const float *logits, int32_t *token);
 /* Add a token to the penalties' history (prompt and generated tokens). */
 ct_status ct_sampler_accept(ct_sampler *s, int32_t token);
+/* Forget the history and restart the random stream from the seed. */
+void ct_sampler_reset(ct_sampler *s);
 uint64_t ct_sampler_seed(const ct_sampler *s);
 
 #ifdef __cplusplus

@@ -371,8 +371,22 @@ def type_name(qtype):
     return qtype if isinstance(qtype, str) else qtype.name.lower()
 
 
+def write_bad_models():
+    """Broken variants of a tiny llama for the error tests (tests/cli/run_errors.sh)."""
+    rng = np.random.default_rng(7)
+    m, meta, _ = build_llama(rng, T.Q4_0, "llama")
+    m.write(os.path.join(OUT, "bad_arch.gguf"), "mamba",
+            {k.replace("llama.", "mamba."): v for k, v in meta.items()})
+    keep = m.tensors
+    m.tensors = [t for t in keep if t[0] != "blk.0.ffn_down.weight"]
+    m.write(os.path.join(OUT, "bad_missing_tensor.gguf"), "llama", meta)
+    m.tensors = keep
+    m.write(os.path.join(OUT, "bad_shape.gguf"), "llama", dict(meta, **{"llama.feed_forward_length": 96}))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    write_bad_models()
     entries = []
     for arch_i, (arch, (build, forward)) in enumerate(ARCHS.items()):
         for type_i, qtype in enumerate(FLOATS + LEGACY + ["kmix"]):
