@@ -168,6 +168,10 @@ ct_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type
 
 ct_status gguf_writer_begin(gguf_writer *w, const char *path);
 ct_status gguf_writer_write_tensor(gguf_writer *w, uint64_t index, const void *data);
+/* Stream tensor `index` in pieces: successive calls append nbytes of its data; when the
+ * pieces reach its size it is padded and complete, and the next tensor may start. Lets a
+ * producer (ctorch synth) generate a large tensor through a small buffer. */
+ct_status gguf_writer_write_tensor_part(gguf_writer *w, uint64_t index, const void *data, uint64_t nbytes);
 ct_status gguf_writer_finish(gguf_writer *w);
 ct_status gguf_writer_write_file(gguf_writer *w, const char *path);
 

@@ -172,6 +172,34 @@ ct_status gguf_writer_write_tensor(gguf_writer *w, uint64_t index, const void *d
     return CT_OK;
 }
 
+ct_status gguf_writer_write_tensor_part(gguf_writer *w, uint64_t index, const void *data, uint64_t nbytes) {
+    if (!w || !w->out)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "gguf_writer_write_tensor_part: not writing (call gguf_writer_begin)");
+    if (index >= w->n_tensors || index != w->next_tensor)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "%s: tensors are written in order: expected tensor %llu ('%s'), got %llu",
+                       w->path, (unsigned long long)w->next_tensor,
+                       w->next_tensor < w->n_tensors ? w->tensors[w->next_tensor].name : "none left",
+                       (unsigned long long)index);
+    const gguf_writer_tensor *t = &w->tensors[index];
+    if (!data && nbytes) return ct_fail(CT_ERR_INVALID_ARGUMENT, "%s: tensor '%s': data is NULL", w->path, t->name);
+    /* how much of the tensor is written follows from the stream position */
+    uint64_t start = w->data_start + t->offset;
+    if (w->pos < start || w->pos - start > t->nbytes)
+        return ct_fail(CT_ERR_INTERNAL, "%s: tensor '%s' starts at byte %llu but the stream is at %llu", w->path,
+                       t->name, (unsigned long long)start, (unsigned long long)w->pos);
+    uint64_t done = w->pos - start;
+    if (nbytes > t->nbytes - done)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "%s: tensor '%s': a piece of %llu bytes overruns it (%llu of %llu written)",
+                       w->path, t->name, (unsigned long long)nbytes, (unsigned long long)done,
+                       (unsigned long long)t->nbytes);
+    CT_TRY(put_bytes(w, data, (size_t)nbytes));
+    if (done + nbytes == t->nbytes) {
+        CT_TRY(pad_to_alignment(w));
+        w->next_tensor++;
+    }
+    return CT_OK;
+}
+
 ct_status gguf_writer_finish(gguf_writer *w) {
     if (!w || !w->out) return ct_fail(CT_ERR_INVALID_ARGUMENT, "gguf_writer_finish: not writing (call gguf_writer_begin)");
     if (w->next_tensor != w->n_tensors) {
