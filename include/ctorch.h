@@ -48,9 +48,10 @@ typedef struct ct_model_params {
 
 ct_model_params ct_model_params_default(void);
 
-/* Errors: CT_ERR_IO (unreadable file), CT_ERR_FORMAT (malformed file, a tensor whose shape
- * disagrees with the metadata), CT_ERR_NOT_FOUND (a tensor the architecture needs is
- * missing), CT_ERR_UNSUPPORTED (an architecture, tensor type or rope scaling ctorch lacks). */
+/* Errors: CT_ERR_NOT_FOUND / CT_ERR_IO (no such file, unreadable file), CT_ERR_FORMAT
+ * (malformed file, a tensor whose shape disagrees with the metadata), CT_ERR_NOT_FOUND (a
+ * tensor the architecture needs is missing), CT_ERR_UNSUPPORTED (an architecture, tensor
+ * type or rope scaling ctorch lacks). Messages name the file and the tensor or key. */
 ct_status ct_model_load(const char *path, const ct_model_params *params, ct_model **out);
 void ct_model_free(ct_model *model);
 
