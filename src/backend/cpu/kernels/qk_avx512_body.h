@@ -1,0 +1,718 @@
+/* AVX-512 kernels, compiled twice: by qk_avx512.c (F/BW/VL: vpmaddubsw + vpmaddwd) and by
+ * qk_avx512vnni.c (+VNNI: vpdpbusd, vpdpwssd). The includer defines QK_VNNI (0 or 1),
+ * QK_TARGET_STR (the target attribute string), QK_FILL (the fill function's name) and
+ * QK_LEVEL.
+ *
+ * Every quantized type goes through one shape of code:
+ *   expand:  weight blocks -> an "expanded" struct of vectors (unsigned 8-bit levels in
+ *            element order, 16-bit sub-block scales, float block scales);
+ *   compute: expanded weights x one token's activations -> a vector accumulator.
+ * Matrix-vector (decode) expands each weight block into registers and uses it once.
+ * Matrix-matrix (prefill) expands R rows x a chunk of K once into an L1-sized scratch and
+ * reuses it for every token, T tokens at a time, so the unpacking cost is paid once per
+ * weight block instead of once per token. */
+#include <immintrin.h>
+
+#include "backend/cpu/kernels/qk_internal.h"
+
+#define QK_TARGET __attribute__((target(QK_TARGET_STR)))
+#define QK_INLINE static inline __attribute__((always_inline)) QK_TARGET
+
+enum {
+    QK_R = 4,          /* weight rows per tile */
+    QK_T = 4,          /* tokens per tile (matrix-matrix) */
+    QK_GEMM_MIN_T = 4, /* fewer tokens than this: one matrix-vector product per token */
+    QK_KC32 = 16,      /* block pairs (64 elements each) per K chunk of the scratch */
+    QK_KC256 = 8,      /* super-blocks per K chunk of the scratch */
+};
+
+/* acc += sum over each group of 4 bytes of u (unsigned) * s (signed), per int32 lane. */
+QK_INLINE __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
+#if QK_VNNI
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+/* acc += p[2i] * s[2i] + p[2i+1] * s[2i+1] (int16 pairs into int32 lanes). */
+QK_INLINE __m512i dot_i16(__m512i acc, __m512i p, __m512i s) {
+#if QK_VNNI
+    return _mm512_dpwssd_epi32(acc, p, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(p, s));
+#endif
+}
+
+/* Matrix-vector kernels read R rows side by side, R short streams that the hardware
+ * prefetcher alone kept at ~7 of ~40 GB/s. So while reading position p of rows r..r+R-1 they
+ * prefetch position p of the next tile's rows r+R..r+2R-1: one tile (a few KB) ahead.
+ * Prefetching past the matrix is harmless (prefetches never fault). */
+QK_INLINE void prefetch_span(const uint8_t *p, size_t bytes) {
+    for (size_t i = 0; i < bytes; i += 64) _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
+}
+
+QK_INLINE float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
+
+QK_INLINE uint16_t load_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+/* [a x8, b x8] as floats, from two fp16 values */
+QK_INLINE __m512 f16_pair(uint16_t a, uint16_t b) {
+    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)),
+                                              _mm_set1_epi16((short)b), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+/* ========================================================================================
+ * 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), two blocks per vector.
+ * Expanded: u = unsigned levels of blocks b, b+1 in element order; the dot of a block is
+ *   (dw * da) * (sum(u * a) - off * sum(a)) + m * s,
+ * with off the type's level offset; the integer part is exact in every lane.
+ * ======================================================================================== */
+
+typedef struct {
+    __m512i u;
+    __m512 d;   /* [dw_b x8, dw_b+1 x8] */
+    __m512 m;   /* [m_b x8, m_b+1 x8] (types with a min) */
+    __mmask64 neg; /* Q8_0 without VNNI: elements whose weight is negative (u = |w|) */
+} e32;
+
+typedef struct {
+    __m512i a;  /* activations of blocks b, b+1 */
+    __m512i c;  /* -off * (sum of a over each lane's 4 bytes): the exact offset correction */
+    __m512 d;   /* [da_b x8, da_b+1 x8] */
+    __m512 s;   /* [s_b / 8 x8, s_b+1 / 8 x8]: each lane adds an eighth of m * s */
+} a32;
+
+QK_INLINE int type_off32(const int type) {
+    switch (type) {
+    case CT_TYPE_Q4_0: return 8;
+    case CT_TYPE_Q5_0: return 16;
+#if QK_VNNI
+    case CT_TYPE_Q8_0: return 128; /* u = w + 128, vpdpbusd takes the full 0..255 range */
+#endif
+    default: return 0;
+    }
+}
+
+QK_INLINE int type_has_min32(const int type) { return type == CT_TYPE_Q4_1 || type == CT_TYPE_Q5_1; }
+QK_INLINE int type_neg32(const int type) { return !QK_VNNI && type == CT_TYPE_Q8_0; }
+
+QK_INLINE size_t block_bytes32(const int type) {
+    switch (type) {
+    case CT_TYPE_Q4_0: return sizeof(block_q4_0);
+    case CT_TYPE_Q4_1: return sizeof(block_q4_1);
+    case CT_TYPE_Q5_0: return sizeof(block_q5_0);
+    case CT_TYPE_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+
+/* 16 bytes of packed nibbles -> [low nibbles, high nibbles] = the block's 32 levels */
+QK_INLINE __m256i nibbles32(const uint8_t *qs) {
+    const __m128i x = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
+}
+
+/* Expand blocks b and b+1 (b+1 absent when single: its lanes become zeros). */
+QK_INLINE void expand32(const int type, const uint8_t *row, int64_t b, int single, e32 *e) {
+    const size_t bs = block_bytes32(type);
+    const uint8_t *p0 = row + (size_t)b * bs, *p1 = p0 + bs;
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const uint16_t d0 = load_u16(p0), d1 = single ? 0 : load_u16(p1);
+    e->d = f16_pair(d0, d1);
+    e->m = _mm512_setzero_ps();
+    e->neg = 0;
+    switch (type) {
+    case CT_TYPE_Q4_0:
+    case CT_TYPE_Q4_1:
+    case CT_TYPE_Q5_0:
+    case CT_TYPE_Q5_1: {
+        const size_t qs_off = type == CT_TYPE_Q4_0 ? 2 : type == CT_TYPE_Q4_1 ? 4 : type == CT_TYPE_Q5_0 ? 6 : 8;
+        const __m256i lo = nibbles32(p0 + qs_off);
+        const __m256i hi = single ? _mm256_setzero_si256() : nibbles32(p1 + qs_off);
+        e->u = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), low4);
+        if (type == CT_TYPE_Q5_0 || type == CT_TYPE_Q5_1) {
+            /* the fifth bits are a 32-bit mask per block, bit j = element j */
+            const size_t qh_off = type == CT_TYPE_Q5_0 ? 2 : 4;
+            const uint64_t h = (uint64_t)ct_qk_load_u32(p0 + qh_off) |
+                               (single ? 0 : (uint64_t)ct_qk_load_u32(p1 + qh_off) << 32);
+            e->u = _mm512_mask_add_epi8(e->u, _cvtu64_mask64(h), e->u, _mm512_set1_epi8(16));
+        }
+        if (type_has_min32(type)) e->m = f16_pair(load_u16(p0 + 2), single ? 0 : load_u16(p1 + 2));
+        break;
+    }
+    default: { /* Q8_0 */
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(p0 + 2));
+        const __m256i w1 = single ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(p1 + 2));
+        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+        if (type_neg32(type)) {
+            e->neg = _mm512_movepi8_mask(w);
+            e->u = _mm512_abs_epi8(w); /* |-128| = 128 reads as unsigned 128 */
+        } else {
+            e->u = _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80));
+            if (single) e->u = _mm512_maskz_mov_epi8(0xFFFFFFFFull, e->u);
+        }
+        break;
+    }
+    }
+}
+
+/* Activations of blocks b and b+1 (only b when single). */
+QK_INLINE void prep32(const int type, const ct_act_view *a, int64_t b, int single, a32 *o) {
+    const __mmask64 kq = single ? 0xFFFFFFFFull : ~0ull;
+    const __mmask16 kd = single ? 0x1 : 0x3;
+    o->a = _mm512_maskz_loadu_epi8(kq, a->qs + 32 * b);
+    const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    o->d = _mm512_permutexvar_ps(pair_idx, _mm512_maskz_loadu_ps(kd, a->d + b));
+    const int off = type_off32(type);
+    o->c = _mm512_setzero_si512();
+    if (off) o->c = _mm512_sub_epi32(o->c, dot_u8s8(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), o->a));
+    o->s = _mm512_setzero_ps();
+    if (type_has_min32(type))
+        o->s = _mm512_mul_ps(_mm512_permutexvar_ps(pair_idx, _mm512_maskz_loadu_ps(kd, a->s + b)), _mm512_set1_ps(0.125f));
+}
+
+QK_INLINE __m512 compute32(const int type, const e32 *e, const a32 *a, __m512 acc) {
+    __m512i lanes;
+    if (type_neg32(type)) {
+        const __m512i as = _mm512_mask_sub_epi8(a->a, e->neg, _mm512_setzero_si512(), a->a);
+        lanes = dot_u8s8(_mm512_setzero_si512(), e->u, as);
+    } else {
+        lanes = dot_u8s8(a->c, e->u, a->a);
+    }
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lanes), _mm512_mul_ps(e->d, a->d), acc);
+    if (type_has_min32(type)) acc = _mm512_fmadd_ps(e->m, a->s, acc);
+    return acc;
+}
+
+/* Matrix-vector: rows [0, R) of w against one token. */
+QK_INLINE void gemv32(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                      float *out) {
+    const ct_act_view a = ct_act_view_q8_32(act, n);
+    const int64_t nb = n / 32;
+    __m512 acc[QK_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        a32 at;
+        prep32(type, &a, b, 0, &at);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            e32 e;
+            prefetch_span(w + (size_t)(r + R) * wb + (size_t)b * block_bytes32(type), 2 * block_bytes32(type));
+            expand32(type, w + (size_t)r * wb, b, 0, &e);
+            acc[r] = compute32(type, &e, &at, acc[r]);
+        }
+    }
+    if (b < nb) {
+        a32 at;
+        prep32(type, &a, b, 1, &at);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            e32 e;
+            expand32(type, w + (size_t)r * wb, b, 1, &e);
+            acc[r] = compute32(type, &e, &at, acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+/* Matrix-matrix tile: R rows (expanded in buf[r][pair]) x T tokens over npairs pairs
+ * starting at block b0; adds into out (or stores when first). */
+QK_INLINE void tile32(const int type, const int R, const int T, const e32 *buf, int64_t b0, int64_t npairs,
+                      int last_single, const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
+    __m512 acc[QK_R][QK_T];
+    ct_act_view av[QK_T];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) av[t] = ct_act_view_q8_32(act + (size_t)t * ab, n);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < npairs; p++) {
+        const int single = last_single && p == npairs - 1;
+        a32 at[QK_T];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) prep32(type, &av[t], b0 + 2 * p, single, &at[t]);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const e32 *e = &buf[r * QK_KC32 + p];
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[r][t] = compute32(type, e, &at[t], acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const float v = _mm512_reduce_add_ps(acc[r][t]);
+            float *o = &out[(size_t)t * os + (size_t)r];
+            *o = first ? v : *o + v;
+        }
+}
+
+QK_INLINE void gemm32_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                           size_t ab, int64_t nt, float *out, size_t os) {
+    e32 buf[QK_R * QK_KC32];
+    const int64_t nb = n / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += 2 * QK_KC32) {
+        const int64_t nblk = nb - b0 < 2 * QK_KC32 ? nb - b0 : 2 * QK_KC32;
+        const int64_t npairs = (nblk + 1) / 2;
+        const int last_single = nblk % 2;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            for (int64_t p = 0; p < npairs; p++)
+                expand32(type, w + (size_t)r * wb, b0 + 2 * p, last_single && p == npairs - 1, &buf[r * QK_KC32 + p]);
+        int64_t t = 0;
+        for (; t + QK_T <= nt; t += QK_T)
+            tile32(type, R, QK_T, buf, b0, npairs, last_single, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os,
+                   b0 == 0);
+        for (; t < nt; t++)
+            tile32(type, R, 1, buf, b0, npairs, last_single, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os,
+                   b0 == 0);
+    }
+}
+
+QK_INLINE void matmul32(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                        int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    if (nt < QK_GEMM_MIN_T) {
+        for (int64_t t = 0; t < nt; t++) {
+            const uint8_t *at = act + (size_t)t * ab;
+            float *ot = out + (size_t)t * os;
+            int64_t r = r0;
+            for (; r + QK_R <= r1; r += QK_R) gemv32(type, QK_R, w + (size_t)r * wb, wb, n, at, ot + r);
+            for (; r < r1; r++) gemv32(type, 1, w + (size_t)r * wb, wb, n, at, ot + r);
+        }
+        return;
+    }
+    int64_t r = r0;
+    for (; r + QK_R <= r1; r += QK_R) gemm32_rows(type, QK_R, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r < r1; r++) gemm32_rows(type, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+}
+
+/* ========================================================================================
+ * k-quants (Q2_K..Q6_K), 256-element super-blocks. Expanded: q[c] = unsigned levels of
+ * elements 64c..64c+63, sc[c] = the 16-bit scale of each int16 pair lane, mc = the 16
+ * per-sub-block coefficients of the activation sums (mins, or offset * scale), so
+ *   dot = (d * da) * sum(sc * q * a) - (dm * da) * sum(mc * bsum)
+ * For the offset types (Q3_K, Q6_K: dm = d) the two integers are subtracted first, exactly.
+ * ======================================================================================== */
+
+typedef struct {
+    __m512i q[4];
+    __m512i sc[4];
+    __m256i mc;
+    float d, dm;
+} e256;
+
+#define QK_I8(v) v, v, v, v, v, v, v, v
+/* int16 lane k of chunk c belongs to sub-block 4c + k/8 */
+static const int16_t qk_sub_index[4][32] __attribute__((aligned(64))) = {
+    {QK_I8(0), QK_I8(1), QK_I8(2), QK_I8(3)},
+    {QK_I8(4), QK_I8(5), QK_I8(6), QK_I8(7)},
+    {QK_I8(8), QK_I8(9), QK_I8(10), QK_I8(11)},
+    {QK_I8(12), QK_I8(13), QK_I8(14), QK_I8(15)},
+};
+#define QK_B32(v) QK_I8(v), QK_I8(v), QK_I8(v), QK_I8(v)
+/* byte j of chunk c: the bit of element 64c + j in a "one bit per 32 elements" mask byte */
+static const uint8_t qk_bit_select[4][64] __attribute__((aligned(64))) = {
+    {QK_B32(1), QK_B32(2)}, {QK_B32(4), QK_B32(8)}, {QK_B32(16), QK_B32(32)}, {QK_B32(64), QK_B32(128)}};
+
+QK_INLINE int type_offset256(const int type) { return type == CT_TYPE_Q3_K || type == CT_TYPE_Q6_K; }
+
+QK_INLINE size_t block_bytes256(const int type) {
+    switch (type) {
+    case CT_TYPE_Q2_K: return sizeof(block_q2_K);
+    case CT_TYPE_Q3_K: return sizeof(block_q3_K);
+    case CT_TYPE_Q4_K: return sizeof(block_q4_K);
+    case CT_TYPE_Q5_K: return sizeof(block_q5_K);
+    default: return sizeof(block_q6_K);
+    }
+}
+
+QK_INLINE void set_scales256(e256 *e, __m256i s16) {
+    const __m512i s = _mm512_castsi256_si512(s16);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) e->sc[c] = _mm512_permutexvar_epi16(_mm512_load_si512(qk_sub_index[c]), s);
+}
+
+/* 8 per-32 values (uint8) -> 16 per-16 int16 lanes, each value twice */
+QK_INLINE __m256i dup8_to_16(const uint8_t v[8]) {
+    const __m128i x = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)v));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x, x)), _mm_unpackhi_epi16(x, x), 1);
+}
+
+/* Q2_K / Q3_K low bits: chunk c takes bit pairs 2(c%2) and 2(c%2)+1 of qs[32 (c/2) + l] */
+QK_INLINE __m512i two_bit_chunk(const uint8_t *qs, int c) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (c / 2)));
+    const int sh = 4 * (c % 2);
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srli_epi16(q, sh)), _mm256_srli_epi16(q, sh + 2), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(3));
+}
+
+/* Q4_K / Q5_K low nibbles: chunk c = [qs[32c..] & 15, qs[32c..] >> 4] */
+QK_INLINE __m512i nibble_chunk(const uint8_t *qs, int c) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+/* add `add` to the bytes of chunk c whose bit in mask32 (32 bytes, one bit per 32 elements) is set */
+QK_INLINE __m512i add_high_bit(__m512i q, __m512i mask2x, int c, char add) {
+    const __mmask64 k = _mm512_test_epi8_mask(mask2x, _mm512_load_si512(qk_bit_select[c]));
+    return _mm512_mask_add_epi8(q, k, q, _mm512_set1_epi8(add));
+}
+
+QK_INLINE __m512i dup256(const uint8_t *p) {
+    const __m256i v = _mm256_loadu_si256((const __m256i *)p);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+}
+
+QK_INLINE void expand256(const int type, const uint8_t *p, e256 *e) {
+    switch (type) {
+    case CT_TYPE_Q2_K: {
+        const block_q2_K *b = (const block_q2_K *)p;
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) e->q[c] = two_bit_chunk(b->qs, c);
+        const __m128i s = _mm_loadu_si128((const __m128i *)b->scales);
+        const __m128i low4 = _mm_set1_epi8(0x0F);
+        set_scales256(e, _mm256_cvtepu8_epi16(_mm_and_si128(s, low4)));
+        e->mc = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), low4));
+        e->d = f16_to_f32(b->d);
+        e->dm = f16_to_f32(b->dmin);
+        break;
+    }
+    case CT_TYPE_Q3_K: {
+        const block_q3_K *b = (const block_q3_K *)p;
+        const __m512i hm = dup256(b->hmask);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) e->q[c] = add_high_bit(two_bit_chunk(b->qs, c), hm, c, 4); /* level + 4 */
+        int8_t sc[16];
+        ct_qk_unpack_q3k_scales(b->scales, sc);
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        set_scales256(e, s16);
+        e->mc = _mm256_slli_epi16(s16, 2); /* offset 4 */
+        e->d = e->dm = f16_to_f32(b->d);
+        break;
+    }
+    case CT_TYPE_Q4_K:
+    case CT_TYPE_Q5_K: {
+        const uint8_t *scales = p + 4, *qs = type == CT_TYPE_Q4_K ? p + 16 : p + 48;
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) e->q[c] = nibble_chunk(qs, c);
+        if (type == CT_TYPE_Q5_K) {
+            const __m512i qh = dup256(p + 16);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) e->q[c] = add_high_bit(e->q[c], qh, c, 16);
+        }
+        uint8_t sc[8], m[8];
+        ct_qk_unpack_k4_scales(scales, sc, m);
+        set_scales256(e, dup8_to_16(sc));
+        e->mc = dup8_to_16(m);
+        e->d = f16_to_f32(load_u16(p));
+        e->dm = f16_to_f32(load_u16(p + 2));
+        break;
+    }
+    default: { /* Q6_K: element 128h + 32g + l; low nibble in ql[64h + 32(g%2) + l] (>>4 for g >= 2),
+                  high 2 bits in qh[32h + l] at bit pair g */
+        const block_q6_K *b = (const block_q6_K *)p;
+        const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+#pragma GCC unroll 4
+        for (int h = 0; h < 2; h++) {
+            const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+            const __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(q, 4)), _mm256_slli_epi16(q, 2), 1);
+            const __m512i h23 = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 2), 1);
+            e->q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(h01, bits45));
+            e->q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), _mm512_and_si512(h23, bits45));
+        }
+        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+        set_scales256(e, s16);
+        e->mc = _mm256_slli_epi16(s16, 5); /* offset 32 */
+        e->d = e->dm = f16_to_f32(b->d);
+        break;
+    }
+    }
+}
+
+QK_INLINE __m512 compute256(const int type, const e256 *e, const int8_t *aq, float da, const int16_t *bsums,
+                            __m512 acc) {
+    /* two chains, so consecutive vpdpwssd do not wait on each other */
+    __m512i isum0 = _mm512_setzero_si512(), isum1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c += 2) {
+        isum0 = dot_i16(isum0, _mm512_maddubs_epi16(e->q[c], _mm512_loadu_si512((const void *)(aq + 64 * c))), e->sc[c]);
+        isum1 = dot_i16(isum1, _mm512_maddubs_epi16(e->q[c + 1], _mm512_loadu_si512((const void *)(aq + 64 * c + 64))),
+                        e->sc[c + 1]);
+    }
+    __m512i isum = _mm512_add_epi32(isum0, isum1);
+    const __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)bsums));
+    if (type_offset256(type)) {
+        isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum));
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
+    }
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(-(e->dm * da)), acc);
+}
+
+QK_INLINE void gemv256(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                       float *out) {
+    const ct_act_view a = ct_act_view_q8_256(act, n);
+    const size_t bs = block_bytes256(type);
+    __m512 acc[QK_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / 256; b++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            e256 e;
+            prefetch_span(w + (size_t)(r + R) * wb + (size_t)b * bs, bs);
+            expand256(type, w + (size_t)r * wb + (size_t)b * bs, &e);
+            acc[r] = compute256(type, &e, a.qs + 256 * b, a.d[b], a.bsums + 16 * b, acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+QK_INLINE void tile256(const int type, const int R, const int T, const e256 *buf, int64_t b0, int64_t nblk,
+                       const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
+    __m512 acc[QK_R][QK_T];
+    ct_act_view av[QK_T];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) av[t] = ct_act_view_q8_256(act + (size_t)t * ab, n);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < nblk; k++) {
+        const int64_t b = b0 + k;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const e256 *e = &buf[r * QK_KC256 + k];
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                acc[r][t] = compute256(type, e, av[t].qs + 256 * b, av[t].d[b], av[t].bsums + 16 * b, acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const float v = _mm512_reduce_add_ps(acc[r][t]);
+            float *o = &out[(size_t)t * os + (size_t)r];
+            *o = first ? v : *o + v;
+        }
+}
+
+QK_INLINE void gemm256_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                            size_t ab, int64_t nt, float *out, size_t os) {
+    e256 buf[QK_R * QK_KC256];
+    const size_t bs = block_bytes256(type);
+    const int64_t nb = n / 256;
+    for (int64_t b0 = 0; b0 < nb; b0 += QK_KC256) {
+        const int64_t nblk = nb - b0 < QK_KC256 ? nb - b0 : QK_KC256;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            for (int64_t k = 0; k < nblk; k++)
+                expand256(type, w + (size_t)r * wb + (size_t)(b0 + k) * bs, &buf[r * QK_KC256 + k]);
+        int64_t t = 0;
+        for (; t + QK_T <= nt; t += QK_T)
+            tile256(type, R, QK_T, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+        for (; t < nt; t++)
+            tile256(type, R, 1, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+    }
+}
+
+QK_INLINE void matmul256(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    if (nt < QK_GEMM_MIN_T) {
+        for (int64_t t = 0; t < nt; t++) {
+            const uint8_t *at = act + (size_t)t * ab;
+            float *ot = out + (size_t)t * os;
+            int64_t r = r0;
+            for (; r + QK_R <= r1; r += QK_R) gemv256(type, QK_R, w + (size_t)r * wb, wb, n, at, ot + r);
+            for (; r < r1; r++) gemv256(type, 1, w + (size_t)r * wb, wb, n, at, ot + r);
+        }
+        return;
+    }
+    int64_t r = r0;
+    for (; r + QK_R <= r1; r += QK_R) gemm256_rows(type, QK_R, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r < r1; r++) gemm256_rows(type, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+}
+
+/* ========================================================================================
+ * Float weights: F32 and F16 against float activations, BF16 against bf16 activations.
+ * R rows x T tokens per tile, 16 elements per step, a masked tail.
+ * ======================================================================================== */
+
+QK_INLINE __m512 load_w16(const int type, const uint8_t *row, int64_t i, __mmask16 k) {
+    switch (type) {
+    case CT_TYPE_F32: return _mm512_maskz_loadu_ps(k, row + 4 * i);
+    case CT_TYPE_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, row + 2 * i));
+    default: /* BF16: the bits are the top half of a float */
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, row + 2 * i)), 16));
+    }
+}
+
+QK_INLINE __m512 load_a16(const int type, const uint8_t *act, int64_t i, __mmask16 k) {
+    if (type == CT_TYPE_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, act + 2 * i)), 16));
+    return _mm512_maskz_loadu_ps(k, act + 4 * i);
+}
+
+QK_INLINE void tile_float(const int type, const int R, const int T, const uint8_t *w, size_t wb, int64_t n,
+                          const uint8_t *act, size_t ab, float *out, size_t os) {
+    __m512 acc[QK_R][QK_T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x[QK_T];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) x[t] = load_a16(type, act + (size_t)t * ab, i, k);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            if (T == 1) prefetch_span(w + (size_t)(r + R) * wb + (size_t)i * (type == CT_TYPE_F32 ? 4 : 2), type == CT_TYPE_F32 ? 64 : 32);
+            const __m512 wv = load_w16(type, w + (size_t)r * wb, i, k);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, x[t], acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) out[(size_t)t * os + (size_t)r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+QK_INLINE void matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                            int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    for (int64_t t = 0; t < nt;) {
+        const int T = nt - t >= QK_T ? QK_T : 1;
+        const uint8_t *at = act + (size_t)t * ab;
+        float *ot = out + (size_t)t * os;
+        int64_t r = r0;
+        if (T == QK_T) {
+            for (; r + QK_R <= r1; r += QK_R) tile_float(type, QK_R, QK_T, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+            for (; r < r1; r++) tile_float(type, 1, QK_T, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+        } else {
+            for (; r + QK_R <= r1; r += QK_R) tile_float(type, QK_R, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+            for (; r < r1; r++) tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+        }
+        t += T;
+    }
+}
+
+/* ========================================================================================
+ * Activation quantizers: the same bytes as the scalar ones in qk_ref.c.
+ * ======================================================================================== */
+
+/* max |x| over 16 floats into m, a NaN never winning (maxps returns its second operand when
+ * the first is NaN), as the scalar loop skips NaN */
+QK_INLINE __m512 absmax_step(__m512 m, __m512 x) { return _mm512_max_ps(_mm512_abs_ps(x), m); }
+
+QK_INLINE __m512i round_q8x16(__m512 x, __m512 id) {
+    __m512 v = _mm512_mul_ps(x, id);
+    v = _mm512_max_ps(v, _mm512_set1_ps(-127.0f)); /* NaN -> -127 */
+    v = _mm512_min_ps(v, _mm512_set1_ps(127.0f));
+    return _mm512_cvtps_epi32(v); /* round to nearest even */
+}
+
+static QK_TARGET void quantize_q8_32(const float *x, int64_t n, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst;
+    float *d = (float *)(dst + n);
+    float *s = d + n / 32;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        const float amax = _mm512_reduce_max_ps(absmax_step(absmax_step(_mm512_setzero_ps(), x0), x1));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        const __m512i q0 = round_q8x16(x0, _mm512_set1_ps(id)), q1 = round_q8x16(x1, _mm512_set1_ps(id));
+        _mm_storeu_si128((__m128i *)(qs + 32 * b), _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(qs + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
+        d[b] = amax / 127.0f;
+        s[b] = d[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
+static QK_TARGET void quantize_q8_256(const float *x, int64_t n, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst;
+    float *d = (float *)(dst + n);
+    int16_t *bsums = (int16_t *)(d + n / 256);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        __m512 m = _mm512_setzero_ps();
+        for (int j = 0; j < 16; j++) m = absmax_step(m, _mm512_loadu_ps(xb + 16 * j));
+        const float amax = _mm512_reduce_max_ps(m);
+        const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        for (int j = 0; j < 16; j++) {
+            const __m512i q = round_q8x16(_mm512_loadu_ps(xb + 16 * j), id);
+            _mm_storeu_si128((__m128i *)(qs + 256 * b + 16 * j), _mm512_cvtepi32_epi8(q));
+            bsums[16 * b + j] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        d[b] = amax / 127.0f;
+    }
+}
+
+static QK_TARGET void quantize_bf16(const float *x, int64_t n, uint8_t *dst) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(k, x + i));
+        /* round to nearest even; a NaN keeps its top bits and becomes quiet (ct_fp32_to_bf16) */
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+        const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                      _mm512_set1_epi32(0x7f800000));
+        const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+        _mm256_mask_storeu_epi16(dst + 2 * i, k, _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, nan, quiet)));
+    }
+}
+
+/* ---- entry points ---------------------------------------------------------------------- */
+
+#define QK_MATMUL(name, driver, type)                                                                        \
+    static QK_TARGET void name(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,        \
+                               int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {                  \
+        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1);                                                \
+    }
+QK_MATMUL(matmul_q4_0, matmul32, CT_TYPE_Q4_0)
+QK_MATMUL(matmul_q4_1, matmul32, CT_TYPE_Q4_1)
+QK_MATMUL(matmul_q5_0, matmul32, CT_TYPE_Q5_0)
+QK_MATMUL(matmul_q5_1, matmul32, CT_TYPE_Q5_1)
+QK_MATMUL(matmul_q8_0, matmul32, CT_TYPE_Q8_0)
+QK_MATMUL(matmul_q2_K, matmul256, CT_TYPE_Q2_K)
+QK_MATMUL(matmul_q3_K, matmul256, CT_TYPE_Q3_K)
+QK_MATMUL(matmul_q4_K, matmul256, CT_TYPE_Q4_K)
+QK_MATMUL(matmul_q5_K, matmul256, CT_TYPE_Q5_K)
+QK_MATMUL(matmul_q6_K, matmul256, CT_TYPE_Q6_K)
+QK_MATMUL(matmul_f32, matmul_float, CT_TYPE_F32)
+QK_MATMUL(matmul_f16, matmul_float, CT_TYPE_F16)
+QK_MATMUL(matmul_bf16, matmul_float, CT_TYPE_BF16)
+
+static void fill_common(ct_qkernels *k) {
+    k->quantize[CT_ACT_Q8_32] = quantize_q8_32;
+    k->quantize[CT_ACT_Q8_256] = quantize_q8_256;
+    k->quantize[CT_ACT_BF16] = quantize_bf16;
+    const struct {
+        ct_type type;
+        ct_qk_matmul_fn fn;
+    } entries[] = {
+        {CT_TYPE_Q4_0, matmul_q4_0}, {CT_TYPE_Q4_1, matmul_q4_1}, {CT_TYPE_Q5_0, matmul_q5_0},
+        {CT_TYPE_Q5_1, matmul_q5_1}, {CT_TYPE_Q8_0, matmul_q8_0}, {CT_TYPE_Q2_K, matmul_q2_K},
+        {CT_TYPE_Q3_K, matmul_q3_K}, {CT_TYPE_Q4_K, matmul_q4_K}, {CT_TYPE_Q5_K, matmul_q5_K},
+        {CT_TYPE_Q6_K, matmul_q6_K}, {CT_TYPE_F32, matmul_f32},   {CT_TYPE_F16, matmul_f16},
+        {CT_TYPE_BF16, matmul_bf16},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        k->matmul[entries[i].type] = entries[i].fn;
+        k->matmul_level[entries[i].type] = QK_LEVEL;
+    }
+}

@@ -1,0 +1,161 @@
+/* Level detection, the per-level kernel tables, and the public entry points. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "backend/cpu/kernels/qk_internal.h"
+#include "core/status.h"
+
+static const char *const level_names[CT_CPU_LEVEL_COUNT] = {"scalar", "avx2", "avx512", "avx512vnni"};
+
+const char *ct_cpu_level_name(ct_cpu_level level) {
+    return (unsigned)level < CT_CPU_LEVEL_COUNT ? level_names[level] : "unknown";
+}
+
+ct_status ct_cpu_level_parse(const char *name, ct_cpu_level *out) {
+    for (int l = 0; l < CT_CPU_LEVEL_COUNT; l++) {
+        if (name && strcasecmp(name, level_names[l]) == 0) {
+            *out = (ct_cpu_level)l;
+            return CT_OK;
+        }
+    }
+    return ct_fail(CT_ERR_INVALID_ARGUMENT, "unknown CPU level '%s' (expected scalar, avx2, avx512 or avx512vnni)",
+                   name ? name : "(null)");
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CT_QK_X86 1
+#endif
+
+static bool cpu_has_bf16(void) {
+#ifdef CT_QK_X86
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+ct_cpu_level ct_cpu_level_best(void) {
+#ifdef CT_QK_X86
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))
+        return CT_CPU_SCALAR;
+    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl")))
+        return CT_CPU_AVX2;
+    if (!__builtin_cpu_supports("avx512vnni")) return CT_CPU_AVX512;
+    return CT_CPU_AVX512_VNNI;
+#else
+    return CT_CPU_SCALAR;
+#endif
+}
+
+/* Tables are built once for every level the CPU has; a level inherits the entries of the
+ * levels below it that it has no kernel of its own for. */
+static ct_qkernels tables[CT_CPU_LEVEL_COUNT];
+static ct_cpu_level best_level;
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void build_tables(void) {
+    best_level = ct_cpu_level_best();
+    for (int l = 0; l <= (int)best_level; l++) {
+        ct_qkernels *k = &tables[l];
+        k->level = (ct_cpu_level)l;
+        ct_qk_fill_scalar(k);
+#ifdef CT_QK_X86
+        if (l >= CT_CPU_AVX2) ct_qk_fill_avx2(k);
+        if (l >= CT_CPU_AVX512) ct_qk_fill_avx512(k);
+        if (l >= CT_CPU_AVX512_VNNI) ct_qk_fill_avx512vnni(k, cpu_has_bf16());
+#endif
+    }
+}
+
+ct_status ct_qkernels_for_level(ct_cpu_level level, const ct_qkernels **out) {
+    *out = NULL;
+    if ((unsigned)level >= CT_CPU_LEVEL_COUNT)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CPU level %d does not exist", (int)level);
+    pthread_once(&tables_once, build_tables);
+    if (level > best_level)
+        return ct_fail(CT_ERR_UNSUPPORTED, "this CPU does not support the %s kernels (best level: %s)",
+                       ct_cpu_level_name(level), ct_cpu_level_name(best_level));
+    *out = &tables[level];
+    return CT_OK;
+}
+
+ct_status ct_qkernels_select(const ct_qkernels **out) {
+    *out = NULL;
+    pthread_once(&tables_once, build_tables);
+    const char *forced = getenv("CTORCH_CPU_LEVEL");
+    if (!forced || !*forced) return ct_qkernels_for_level(best_level, out);
+    ct_cpu_level level;
+    if (ct_cpu_level_parse(forced, &level) != CT_OK)
+        return ct_fail_context(CT_ERR_INVALID_ARGUMENT, "environment variable CTORCH_CPU_LEVEL");
+    if (ct_qkernels_for_level(level, out) != CT_OK)
+        return ct_fail_context(CT_ERR_UNSUPPORTED, "environment variable CTORCH_CPU_LEVEL=%s", forced);
+    return CT_OK;
+}
+
+ct_cpu_level ct_qkernels_level(const ct_qkernels *k) { return k->level; }
+
+ct_cpu_level ct_qkernels_type_level(const ct_qkernels *k, uint32_t weight_type) {
+    return weight_type < CT_TYPE_COUNT_ && k->matmul[weight_type] ? k->matmul_level[weight_type] : CT_CPU_SCALAR;
+}
+
+ct_act_kind ct_qk_act_kind(uint32_t weight_type) {
+    switch (weight_type) {
+    case CT_TYPE_Q4_0:
+    case CT_TYPE_Q4_1:
+    case CT_TYPE_Q5_0:
+    case CT_TYPE_Q5_1:
+    case CT_TYPE_Q8_0: return CT_ACT_Q8_32;
+    case CT_TYPE_Q2_K:
+    case CT_TYPE_Q3_K:
+    case CT_TYPE_Q4_K:
+    case CT_TYPE_Q5_K:
+    case CT_TYPE_Q6_K: return CT_ACT_Q8_256;
+    case CT_TYPE_F32:
+    case CT_TYPE_F16: return CT_ACT_F32;
+    case CT_TYPE_BF16: return CT_ACT_BF16;
+    default: return CT_ACT_NONE;
+    }
+}
+
+bool ct_cpu_qmatmul_supports(uint32_t weight_type) { return ct_qk_act_kind(weight_type) != CT_ACT_NONE; }
+
+static size_t round_up_64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+size_t ct_cpu_act_row_bytes(uint32_t weight_type, int64_t n) {
+    if (n <= 0) return 0;
+    const size_t un = (size_t)n;
+    switch (ct_qk_act_kind(weight_type)) {
+    case CT_ACT_Q8_32: return un % 32 ? 0 : round_up_64(un + 8 * (un / 32));
+    case CT_ACT_Q8_256: return un % 256 ? 0 : round_up_64(un + 4 * (un / 256) + 2 * (un / 16));
+    case CT_ACT_F32: return round_up_64(4 * un);
+    case CT_ACT_BF16: return round_up_64(2 * un);
+    default: return 0;
+    }
+}
+
+void ct_cpu_quantize_activations(const ct_qkernels *k, uint32_t weight_type, const float *x, int64_t n, void *dst) {
+    const ct_act_kind kind = ct_qk_act_kind(weight_type);
+    const size_t bytes = ct_cpu_act_row_bytes(weight_type, n);
+    if (!bytes) return; /* the caller checked ct_cpu_qmatmul_supports and the block size */
+    k->quantize[kind](x, n, dst);
+    /* zero the padding so rows are fully defined bytes */
+    size_t used = 0;
+    switch (kind) {
+    case CT_ACT_Q8_32: used = (size_t)n + 8 * ((size_t)n / 32); break;
+    case CT_ACT_Q8_256: used = (size_t)n + 4 * ((size_t)n / 256) + 2 * ((size_t)n / 16); break;
+    case CT_ACT_F32: used = 4 * (size_t)n; break;
+    case CT_ACT_BF16: used = 2 * (size_t)n; break;
+    default: break;
+    }
+    memset((uint8_t *)dst + used, 0, bytes - used);
+}
+
+void ct_cpu_qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
+                    size_t out_stride, int64_t r0, int64_t r1) {
+    if (r0 >= r1 || n_tokens <= 0) return;
+    const size_t act_bytes = ct_cpu_act_row_bytes(w->type, w->ne0);
+    k->matmul[w->type](w->data, w->row_bytes, w->ne0, act, act_bytes, n_tokens, out, out_stride, r0, r1);
+}

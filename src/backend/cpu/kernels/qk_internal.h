@@ -1,0 +1,124 @@
+/* Internal to src/backend/cpu/kernels: activation row layouts, the per-level kernel table,
+ * and the bit unpacking of packed sub-block scales that every level shares. */
+#ifndef CT_BACKEND_CPU_KERNELS_QK_INTERNAL_H
+#define CT_BACKEND_CPU_KERNELS_QK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "backend/cpu/kernels/qkernels.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
+
+/* ---- activation formats ---------------------------------------------------------------
+ * A row of n elements, 64-byte aligned, each array starting where the previous ends:
+ *   CT_ACT_Q8_32:  int8 qs[n] | float d[n/32] | float s[n/32]          (s = d * sum of the block's qs)
+ *   CT_ACT_Q8_256: int8 qs[n] | float d[n/256] | int16 bsums[n/16]      (bsums: sums of 16 qs)
+ *   CT_ACT_F32:    float x[n]
+ *   CT_ACT_BF16:   uint16 x[n]
+ * Quants are round-to-nearest-even(x * 127/absmax) in [-127, 127], never -128, so a
+ * product with any int8 or uint8 weight fits the 16-bit pair sums of vpmaddubsw. */
+typedef enum ct_act_kind { CT_ACT_NONE = 0, CT_ACT_Q8_32, CT_ACT_Q8_256, CT_ACT_F32, CT_ACT_BF16, CT_ACT_KIND_COUNT } ct_act_kind;
+
+ct_act_kind ct_qk_act_kind(uint32_t weight_type);
+
+typedef struct {
+    const int8_t *qs;
+    const float *d;
+    const float *s; /* Q8_32 only */
+    const int16_t *bsums; /* Q8_256 only */
+} ct_act_view;
+
+static inline ct_act_view ct_act_view_q8_32(const void *row, int64_t n) {
+    ct_act_view v = {0};
+    v.qs = row;
+    v.d = (const float *)((const uint8_t *)row + n);
+    v.s = v.d + n / 32;
+    return v;
+}
+
+static inline ct_act_view ct_act_view_q8_256(const void *row, int64_t n) {
+    ct_act_view v = {0};
+    v.qs = row;
+    v.d = (const float *)((const uint8_t *)row + n);
+    v.bsums = (const int16_t *)(v.d + n / 256);
+    return v;
+}
+
+/* The quantizers' shared rounding, written so a SIMD version can match it bit for bit:
+ * clamp to [-127, 127] first (a NaN becomes -127, as maxps(v, -127) does), then round to
+ * nearest even by adding 1.5 * 2^23 (exact for |v| <= 2^22) and reading the low bits. */
+static inline int8_t ct_qk_round_q8(float v) {
+    v = v > -127.0f ? v : -127.0f;
+    v = v < 127.0f ? v : 127.0f;
+    const float shifted = v + 12582912.0f;
+    int32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    return (int8_t)((bits & 0x007fffff) - 0x00400000);
+}
+
+/* ---- kernel table ----------------------------------------------------------------------- */
+
+/* out[t * out_stride + r] for r in [r0, r1), t in [0, n_tokens): one weight type's matmul.
+ * w points at row 0; act at token 0's quantized row. */
+typedef void (*ct_qk_matmul_fn)(const uint8_t *w, size_t w_row_bytes, int64_t n, const uint8_t *act,
+                                size_t act_row_bytes, int64_t n_tokens, float *out, size_t out_stride, int64_t r0,
+                                int64_t r1);
+/* One activation row: x[n] -> dst in the format's layout. */
+typedef void (*ct_qk_quantize_fn)(const float *x, int64_t n, uint8_t *dst);
+
+struct ct_qkernels {
+    ct_cpu_level level;
+    ct_qk_matmul_fn matmul[CT_TYPE_COUNT_];
+    ct_cpu_level matmul_level[CT_TYPE_COUNT_]; /* whose code matmul[type] is */
+    ct_qk_quantize_fn quantize[CT_ACT_KIND_COUNT];
+};
+
+/* Each level overwrites the entries it has kernels for; a table is built by filling the
+ * scalar entries first and then every level up to its own. */
+void ct_qk_fill_scalar(ct_qkernels *k);
+void ct_qk_fill_avx2(ct_qkernels *k);
+void ct_qk_fill_avx512(ct_qkernels *k);
+void ct_qk_fill_avx512vnni(ct_qkernels *k, bool have_bf16);
+
+/* ---- packed scales ----------------------------------------------------------------------- */
+
+static inline uint32_t ct_qk_load_u32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v; /* little-endian hosts only, like the whole CPU backend */
+}
+
+/* Q4_K / Q5_K: 12 bytes -> 8 six-bit scales (sc) and mins (m), sub-block order.
+ * Bytes 0-3: scale j (low 6 bits) and the top 2 bits of scale j+4; bytes 4-7 the same for
+ * mins; bytes 8-11: low nibble = low 4 bits of scale j+4, high nibble = of min j+4. */
+static inline void ct_qk_unpack_k4_scales(const uint8_t packed[12], uint8_t sc[8], uint8_t m[8]) {
+    const uint32_t w0 = ct_qk_load_u32(packed), w1 = ct_qk_load_u32(packed + 4), w2 = ct_qk_load_u32(packed + 8);
+    const uint32_t sc_lo = w0 & 0x3f3f3f3fu;
+    const uint32_t m_lo = w1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &sc_lo, 4);
+    memcpy(sc + 4, &sc_hi, 4);
+    memcpy(m, &m_lo, 4);
+    memcpy(m + 4, &m_hi, 4);
+}
+
+/* Q3_K: 12 bytes -> 16 six-bit scales minus 32. Scale j: low 4 bits in the nibbles of bytes
+ * 0-7 (j < 8: low nibble of byte j, else high nibble of byte j-8), high 2 bits in byte
+ * 8 + j%4 at bit pair j/4. */
+static inline void ct_qk_unpack_q3k_scales(const uint8_t packed[12], int8_t sc[16]) {
+    const uint32_t w0 = ct_qk_load_u32(packed), w1 = ct_qk_load_u32(packed + 4), w2 = ct_qk_load_u32(packed + 8);
+    uint32_t s[4];
+    s[0] = (w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4);
+    s[1] = (w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4);
+    s[2] = ((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4);
+    s[3] = ((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4);
+    uint8_t b[16];
+    memcpy(b, s, 16);
+    for (int j = 0; j < 16; j++) sc[j] = (int8_t)(b[j] - 32);
+}
+
+#endif
