@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "ctorch.h"
 #include "test_util.h"
 
@@ -141,6 +142,7 @@ done:
 }
 
 int main(void) {
+    ct_log_set_level(CT_LOG_ERROR);
     const char *dir = CT_SOURCE_DIR "/tests/golden/layers";
     char path[1024];
     snprintf(path, sizeof path, "%s/expected.json", dir);

@@ -60,8 +60,7 @@ ct_status ct_model_tensor(ct_model *m, const char *name, int64_t ne0, int64_t ne
     if (!tr)
         return ct_fail(CT_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s (id %u), which ctorch does not support", path,
                        name, ct_type_name(ti->type), (unsigned)ti->type);
-    bool vector = ne1 == 1 && strncmp(name, "token_embd", 10) != 0;
-    if (vector && ti->type != CT_TYPE_F32)
+    if (ti->n_dims == 1 && ti->type != CT_TYPE_F32)
         return ct_fail(CT_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; ctorch needs norm weights and biases in F32", path,
                        name, tr->name);
     uint64_t row_bytes;
