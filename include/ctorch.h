@@ -99,7 +99,8 @@ void ct_detok_free(ct_detok *d);
  * the activations for batches of up to n_batch tokens. One forward pass runs a batch: a flat
  * list of tokens, each with its sequence id, its position in that sequence, and whether its
  * logits are wanted. A prompt is a batch of one sequence; decoding is one token per sequence.
- * Each sequence's positions must continue where it left off (0, 1, 2, ...). */
+ * Each sequence's positions must continue where it left off (0, 1, 2, ...). The contexts of
+ * one model share its backend (threads, scratch): decode on one of them at a time. */
 typedef struct ct_context ct_context;
 
 typedef enum ct_kv_type { CT_KV_F16 = 0, CT_KV_F32 = 1 } ct_kv_type;
