@@ -1,4 +1,629 @@
-/* AVX2 level (placeholder until its kernels land: inherits the scalar ones). */
+/* AVX2 level (AVX2 + FMA + F16C, 256-bit vectors, 16 registers): the same structure as the
+ * AVX-512 kernels (qk_avx512_body.h) with vpmaddubsw + vpmaddwd products and one 32-element
+ * block, or one 32-element chunk of a super-block, per vector. With 16 registers the
+ * matrix-vector kernels expand and consume one chunk at a time instead of a whole block. */
 #include "backend/cpu/kernels/qk_internal.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define Y_TARGET __attribute__((target("avx2,fma,f16c")))
+#define Y_INLINE static inline __attribute__((always_inline)) Y_TARGET
+
+enum {
+    Y_R = 4,        /* matrix-vector: weight rows per tile */
+    Y_GR = 2,       /* matrix-matrix: weight rows per tile */
+    Y_GT = 4,       /* matrix-matrix: tokens per tile */
+    Y_GEMM_MIN_T = 4,
+    Y_KC32 = 32,    /* blocks per K chunk of the matrix-matrix scratch */
+    Y_KC256 = 4,    /* super-blocks per K chunk */
+};
+
+Y_INLINE __m256i y_dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+
+Y_INLINE float y_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+Y_INLINE uint16_t y_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+Y_INLINE void y_prefetch(const uint8_t *p, size_t bytes) {
+    for (size_t i = 0; i < bytes; i += 64) _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
+}
+
+/* a 32-bit mask (bit j = element j) -> 0xFF / 0x00 bytes */
+Y_INLINE __m256i y_bits_to_bytes(uint32_t bits) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                                          3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* ==== 32-element blocks: the dot of a block is (dw * da) * (sum(u * a) - off * sum(a)) + m * s ==== */
+
+typedef struct {
+    __m256i u;
+    __m256 d, m;
+} y_e32;
+
+typedef struct {
+    __m256i a, c; /* c = -off * lane sums of a */
+    __m256 d, s;  /* da; s / 8 (each of 8 lanes adds an eighth of m * s) */
+} y_a32;
+
+Y_INLINE int y_off32(const int type) { return type == CT_TYPE_Q4_0 ? 8 : type == CT_TYPE_Q5_0 ? 16 : 0; }
+Y_INLINE int y_min32(const int type) { return type == CT_TYPE_Q4_1 || type == CT_TYPE_Q5_1; }
+
+Y_INLINE size_t y_bytes32(const int type) {
+    switch (type) {
+    case CT_TYPE_Q4_0: return sizeof(block_q4_0);
+    case CT_TYPE_Q4_1: return sizeof(block_q4_1);
+    case CT_TYPE_Q5_0: return sizeof(block_q5_0);
+    case CT_TYPE_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+
+/* Q8_0 keeps its signed weights in u: the dot uses |w| and the activation with w's sign. */
+Y_INLINE void y_expand32(const int type, const uint8_t *p, y_e32 *e) {
+    e->d = _mm256_set1_ps(_cvtsh_ss(y_u16(p)));
+    e->m = _mm256_setzero_ps();
+    if (type == CT_TYPE_Q8_0) {
+        e->u = _mm256_loadu_si256((const __m256i *)(p + 2));
+        return;
+    }
+    const size_t qs = type == CT_TYPE_Q4_0 ? 2 : type == CT_TYPE_Q4_1 ? 4 : type == CT_TYPE_Q5_0 ? 6 : 8;
+    const __m128i x = _mm_loadu_si128((const __m128i *)(p + qs));
+    e->u = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1),
+                            _mm256_set1_epi8(0x0F));
+    if (type == CT_TYPE_Q5_0 || type == CT_TYPE_Q5_1) {
+        const __m256i high = y_bits_to_bytes(ct_qk_load_u32(p + (type == CT_TYPE_Q5_0 ? 2 : 4)));
+        e->u = _mm256_or_si256(e->u, _mm256_and_si256(high, _mm256_set1_epi8(16)));
+    }
+    if (y_min32(type)) e->m = _mm256_set1_ps(_cvtsh_ss(y_u16(p + 2)));
+}
+
+Y_INLINE void y_prep32(const int type, const ct_act_view *a, int64_t b, y_a32 *o) {
+    o->a = _mm256_loadu_si256((const __m256i *)(a->qs + 32 * b));
+    o->d = _mm256_set1_ps(a->d[b]);
+    o->c = _mm256_setzero_si256();
+    if (y_off32(type))
+        o->c = _mm256_sub_epi32(o->c, y_dot_u8s8(_mm256_setzero_si256(), _mm256_set1_epi8((char)y_off32(type)), o->a));
+    o->s = y_min32(type) ? _mm256_set1_ps(a->s[b] * 0.125f) : _mm256_setzero_ps();
+}
+
+Y_INLINE __m256 y_compute32(const int type, const y_e32 *e, const y_a32 *a, __m256 acc) {
+    __m256i lanes;
+    if (type == CT_TYPE_Q8_0)
+        lanes = y_dot_u8s8(_mm256_setzero_si256(), _mm256_abs_epi8(e->u), _mm256_sign_epi8(a->a, e->u));
+    else
+        lanes = y_dot_u8s8(a->c, e->u, a->a);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_mul_ps(e->d, a->d), acc);
+    if (y_min32(type)) acc = _mm256_fmadd_ps(e->m, a->s, acc);
+    return acc;
+}
+
+Y_INLINE void y_gemv32(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                       float *out) {
+    const ct_act_view a = ct_act_view_q8_32(act, n);
+    const size_t bs = y_bytes32(type);
+    __m256 acc[Y_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        y_a32 at;
+        y_prep32(type, &a, b, &at);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            y_e32 e;
+            y_prefetch(w + (size_t)(r + R) * wb + (size_t)b * bs, bs); /* the next tile's rows, see qk_avx512_body.h */
+            y_expand32(type, w + (size_t)r * wb + (size_t)b * bs, &e);
+            acc[r] = y_compute32(type, &e, &at, acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) out[r] = y_hsum(acc[r]);
+}
+
+Y_INLINE void y_tile32(const int type, const int R, const int T, const y_e32 *buf, int64_t b0, int64_t nblk,
+                       const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
+    __m256 acc[Y_GR][Y_GT];
+    ct_act_view av[Y_GT];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) av[t] = ct_act_view_q8_32(act + (size_t)t * ab, n);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < nblk; k++) {
+        y_a32 at[Y_GT];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) y_prep32(type, &av[t], b0 + k, &at[t]);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[r][t] = y_compute32(type, &buf[r * Y_KC32 + k], &at[t], acc[r][t]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const float v = y_hsum(acc[r][t]);
+            float *o = &out[(size_t)t * os + (size_t)r];
+            *o = first ? v : *o + v;
+        }
+}
+
+Y_INLINE void y_gemm32_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                            size_t ab, int64_t nt, float *out, size_t os) {
+    y_e32 buf[Y_GR * Y_KC32];
+    const size_t bs = y_bytes32(type);
+    const int64_t nb = n / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += Y_KC32) {
+        const int64_t nblk = nb - b0 < Y_KC32 ? nb - b0 : Y_KC32;
+        for (int r = 0; r < R; r++)
+            for (int64_t k = 0; k < nblk; k++) y_expand32(type, w + (size_t)r * wb + (size_t)(b0 + k) * bs, &buf[r * Y_KC32 + k]);
+        int64_t t = 0;
+        for (; t + Y_GT <= nt; t += Y_GT)
+            y_tile32(type, R, Y_GT, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+        for (; t < nt; t++)
+            y_tile32(type, R, 1, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+    }
+}
+
+Y_INLINE void y_matmul32(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    if (nt < Y_GEMM_MIN_T) {
+        for (int64_t t = 0; t < nt; t++) {
+            int64_t r = r0;
+            for (; r + Y_R <= r1; r += Y_R)
+                y_gemv32(type, Y_R, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, out + (size_t)t * os + r);
+            for (; r < r1; r++) y_gemv32(type, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, out + (size_t)t * os + r);
+        }
+        return;
+    }
+    int64_t r = r0;
+    for (; r + Y_GR <= r1; r += Y_GR) y_gemm32_rows(type, Y_GR, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r < r1; r++) y_gemm32_rows(type, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+}
+
+/* ==== k-quants, one 32-element chunk (c = 0..7) per vector:
+ *   dot = (d * da) * sum(sc * q * a) - (dm * da) * sum(mc * bsum)  (see qk_avx512_body.h) ==== */
+
+typedef struct {
+    __m128i sc8;  /* the 16 per-16 scales as bytes (signed) */
+    __m256i mc;   /* the 16 per-16 coefficients of the activation sums, int16 */
+    float d, dm;
+} y_kscales;
+
+Y_INLINE int y_offset256(const int type) { return type == CT_TYPE_Q3_K || type == CT_TYPE_Q6_K; }
+
+Y_INLINE size_t y_bytes256(const int type) {
+    switch (type) {
+    case CT_TYPE_Q2_K: return sizeof(block_q2_K);
+    case CT_TYPE_Q3_K: return sizeof(block_q3_K);
+    case CT_TYPE_Q4_K: return sizeof(block_q4_K);
+    case CT_TYPE_Q5_K: return sizeof(block_q5_K);
+    default: return sizeof(block_q6_K);
+    }
+}
+
+Y_INLINE void y_scales256(const int type, const uint8_t *p, y_kscales *s) {
+    switch (type) {
+    case CT_TYPE_Q2_K: {
+        const block_q2_K *b = (const block_q2_K *)p;
+        const __m128i raw = _mm_loadu_si128((const __m128i *)b->scales);
+        s->sc8 = _mm_and_si128(raw, _mm_set1_epi8(0x0F));
+        s->mc = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)));
+        s->d = _cvtsh_ss(b->d);
+        s->dm = _cvtsh_ss(b->dmin);
+        break;
+    }
+    case CT_TYPE_Q3_K: {
+        const block_q3_K *b = (const block_q3_K *)p;
+        int8_t sc[16];
+        ct_qk_unpack_q3k_scales(b->scales, sc);
+        s->sc8 = _mm_loadu_si128((const __m128i *)sc);
+        s->mc = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s->sc8), 2);
+        s->d = s->dm = _cvtsh_ss(b->d);
+        break;
+    }
+    case CT_TYPE_Q4_K:
+    case CT_TYPE_Q5_K: {
+        uint8_t sc[8], m[8];
+        ct_qk_unpack_k4_scales(p + 4, sc, m);
+        const __m128i s8 = _mm_loadl_epi64((const __m128i *)sc), m8 = _mm_loadl_epi64((const __m128i *)m);
+        s->sc8 = _mm_unpacklo_epi8(s8, s8); /* one scale per 32 = the same scale for both 16s */
+        s->mc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        s->d = _cvtsh_ss(y_u16(p));
+        s->dm = _cvtsh_ss(y_u16(p + 2));
+        break;
+    }
+    default: {
+        const block_q6_K *b = (const block_q6_K *)p;
+        s->sc8 = _mm_loadu_si128((const __m128i *)b->scales);
+        s->mc = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s->sc8), 5);
+        s->d = s->dm = _cvtsh_ss(b->d);
+        break;
+    }
+    }
+}
+
+/* int16 scale lanes of chunk c: lanes 0-7 sub-block 2c, lanes 8-15 sub-block 2c+1, the byte
+ * placed in each lane's high byte and shifted down arithmetically (sign extension) */
+Y_INLINE __m256i y_chunk_scales(__m128i sc8, int c) {
+    const __m256i both = _mm256_broadcastsi128_si256(sc8);
+    const char lo = (char)(2 * c), hi = (char)(2 * c + 1), z = (char)0x80;
+    const __m256i ctrl = _mm256_setr_epi8(z, lo, z, lo, z, lo, z, lo, z, lo, z, lo, z, lo, z, lo, z, hi, z, hi, z, hi, z,
+                                          hi, z, hi, z, hi, z, hi, z, hi);
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(both, ctrl), 8);
+}
+
+/* unsigned levels of elements 32c..32c+31 */
+Y_INLINE __m256i y_chunk_levels(const int type, const uint8_t *p, int c) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    switch (type) {
+    case CT_TYPE_Q2_K:
+    case CT_TYPE_Q3_K: {
+        const uint8_t *qs = type == CT_TYPE_Q2_K ? ((const block_q2_K *)p)->qs : ((const block_q3_K *)p)->qs;
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (c / 4)));
+        __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * (c % 4)), _mm256_set1_epi8(3));
+        if (type == CT_TYPE_Q3_K) { /* hmask[l] bit c: +4 */
+            const __m256i h = _mm256_loadu_si256((const __m256i *)((const block_q3_K *)p)->hmask);
+            const __m256i bit = _mm256_set1_epi8((char)(1 << c));
+            v = _mm256_or_si256(v, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(4)));
+        }
+        return v;
+    }
+    case CT_TYPE_Q4_K:
+    case CT_TYPE_Q5_K: {
+        const uint8_t *qs = p + (type == CT_TYPE_Q4_K ? 16 : 48);
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (c / 2)));
+        __m256i v = _mm256_and_si256(c % 2 ? _mm256_srli_epi16(q, 4) : q, low4);
+        if (type == CT_TYPE_Q5_K) { /* qh[l] bit c: +16 */
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(p + 16));
+            const __m256i bit = _mm256_set1_epi8((char)(1 << c));
+            v = _mm256_or_si256(v, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit), _mm256_set1_epi8(16)));
+        }
+        return v;
+    }
+    default: { /* Q6_K: chunk c = 4h + g */
+        const block_q6_K *b = (const block_q6_K *)p;
+        const int h = c / 4, g = c % 4;
+        const __m256i l = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (g % 2)));
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        const __m256i low = _mm256_and_si256(g < 2 ? l : _mm256_srli_epi16(l, 4), low4);
+        const __m256i hs = g == 0 ? _mm256_slli_epi16(q, 4) : g == 1 ? _mm256_slli_epi16(q, 2) : g == 2 ? q : _mm256_srli_epi16(q, 2);
+        return _mm256_or_si256(low, _mm256_and_si256(hs, _mm256_set1_epi8(0x30)));
+    }
+    }
+}
+
+Y_INLINE __m256 y_finish256(const int type, __m256i isum, __m256i msum, float d, float dm, float da, __m256 acc) {
+    if (y_offset256(type)) return _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(isum, msum)), _mm256_set1_ps(d * da), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d * da), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-(dm * da)), acc);
+}
+
+Y_INLINE void y_gemv256(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                        float *out) {
+    const ct_act_view a = ct_act_view_q8_256(act, n);
+    const size_t bs = y_bytes256(type);
+    __m256 acc[Y_R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; b++) {
+        const int8_t *aq = a.qs + 256 * b;
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)(a.bsums + 16 * b));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = w + (size_t)r * wb + (size_t)b * bs;
+            y_prefetch(w + (size_t)(r + R) * wb + (size_t)b * bs, bs);
+            y_kscales s;
+            y_scales256(type, p, &s);
+            __m256i i0 = _mm256_setzero_si256(), i1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c += 2) {
+                const __m256i p0 = _mm256_maddubs_epi16(y_chunk_levels(type, p, c), _mm256_loadu_si256((const __m256i *)(aq + 32 * c)));
+                const __m256i p1 = _mm256_maddubs_epi16(y_chunk_levels(type, p, c + 1), _mm256_loadu_si256((const __m256i *)(aq + 32 * c + 32)));
+                i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(p0, y_chunk_scales(s.sc8, c)));
+                i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(p1, y_chunk_scales(s.sc8, c + 1)));
+            }
+            acc[r] = y_finish256(type, _mm256_add_epi32(i0, i1), _mm256_madd_epi16(s.mc, bsums), s.d, s.dm, a.d[b], acc[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) out[r] = y_hsum(acc[r]);
+}
+
+typedef struct {
+    __m256i q[8], sc[8];
+    __m256i mc;
+    float d, dm;
+} y_e256;
+
+Y_INLINE void y_expand256(const int type, const uint8_t *p, y_e256 *e) {
+    y_kscales s;
+    y_scales256(type, p, &s);
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        e->q[c] = y_chunk_levels(type, p, c);
+        e->sc[c] = y_chunk_scales(s.sc8, c);
+    }
+    e->mc = s.mc;
+    e->d = s.d;
+    e->dm = s.dm;
+}
+
+Y_INLINE void y_tile256(const int type, const int R, const int T, const y_e256 *buf, int64_t b0, int64_t nblk,
+                        const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
+    __m256 acc[Y_GR][Y_GT];
+    ct_act_view av[Y_GT];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) av[t] = ct_act_view_q8_256(act + (size_t)t * ab, n);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < nblk; k++) {
+        const int64_t b = b0 + k;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const y_e256 *e = &buf[r * Y_KC256 + k];
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                const int8_t *aq = av[t].qs + 256 * b;
+                __m256i i0 = _mm256_setzero_si256(), i1 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; c += 2) {
+                    i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(_mm256_maddubs_epi16(e->q[c], _mm256_loadu_si256((const __m256i *)(aq + 32 * c))), e->sc[c]));
+                    i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(_mm256_maddubs_epi16(e->q[c + 1], _mm256_loadu_si256((const __m256i *)(aq + 32 * c + 32))), e->sc[c + 1]));
+                }
+                const __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(av[t].bsums + 16 * b)));
+                acc[r][t] = y_finish256(type, _mm256_add_epi32(i0, i1), msum, e->d, e->dm, av[t].d[b], acc[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const float v = y_hsum(acc[r][t]);
+            float *o = &out[(size_t)t * os + (size_t)r];
+            *o = first ? v : *o + v;
+        }
+}
+
+Y_INLINE void y_gemm256_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                             size_t ab, int64_t nt, float *out, size_t os) {
+    y_e256 buf[Y_GR * Y_KC256];
+    const size_t bs = y_bytes256(type);
+    const int64_t nb = n / 256;
+    for (int64_t b0 = 0; b0 < nb; b0 += Y_KC256) {
+        const int64_t nblk = nb - b0 < Y_KC256 ? nb - b0 : Y_KC256;
+        for (int r = 0; r < R; r++)
+            for (int64_t k = 0; k < nblk; k++) y_expand256(type, w + (size_t)r * wb + (size_t)(b0 + k) * bs, &buf[r * Y_KC256 + k]);
+        int64_t t = 0;
+        for (; t + Y_GT <= nt; t += Y_GT)
+            y_tile256(type, R, Y_GT, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+        for (; t < nt; t++)
+            y_tile256(type, R, 1, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+    }
+}
+
+Y_INLINE void y_matmul256(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                          int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    if (nt < Y_GEMM_MIN_T) {
+        for (int64_t t = 0; t < nt; t++) {
+            int64_t r = r0;
+            for (; r + Y_R <= r1; r += Y_R)
+                y_gemv256(type, Y_R, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, out + (size_t)t * os + r);
+            for (; r < r1; r++) y_gemv256(type, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, out + (size_t)t * os + r);
+        }
+        return;
+    }
+    int64_t r = r0;
+    for (; r + Y_GR <= r1; r += Y_GR) y_gemm256_rows(type, Y_GR, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r < r1; r++) y_gemm256_rows(type, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+}
+
+/* ==== float weights: 8 elements per step; the tail goes through zero-padded copies ==== */
+
+Y_INLINE __m256 y_load_w8(const int type, const uint8_t *p) {
+    switch (type) {
+    case CT_TYPE_F32: return _mm256_loadu_ps((const float *)p);
+    case CT_TYPE_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    default: return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    }
+}
+
+Y_INLINE __m256 y_load_a8(const int type, const uint8_t *p) {
+    if (type == CT_TYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    return _mm256_loadu_ps((const float *)p);
+}
+
+Y_INLINE void y_tile_float(const int type, const int R, const int T, const uint8_t *w, size_t wb, int64_t n,
+                           const uint8_t *act, size_t ab, float *out, size_t os) {
+    const size_t we = type == CT_TYPE_F32 ? 4 : 2, ae = type == CT_TYPE_BF16 ? 2 : 4;
+    __m256 acc[Y_GR][Y_GT];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x[Y_GT];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) x[t] = y_load_a8(type, act + (size_t)t * ab + (size_t)i * ae);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            if (T == 1) y_prefetch(w + (size_t)(r + R) * wb + (size_t)i * we, 8 * we);
+            const __m256 wv = y_load_w8(type, w + (size_t)r * wb + (size_t)i * we);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(wv, x[t], acc[r][t]);
+        }
+    }
+    if (i < n) {
+        uint8_t wt[32] = {0}, at[32] = {0};
+        __m256 x[Y_GT];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            memcpy(at, act + (size_t)t * ab + (size_t)i * ae, (size_t)(n - i) * ae);
+            x[t] = y_load_a8(type, at);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            memcpy(wt, w + (size_t)r * wb + (size_t)i * we, (size_t)(n - i) * we);
+            const __m256 wv = y_load_w8(type, wt);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(wv, x[t], acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) out[(size_t)t * os + (size_t)r] = y_hsum(acc[r][t]);
+}
+
+Y_INLINE void y_matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                             int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    for (int64_t t = 0; t < nt;) {
+        const int full = nt - t >= Y_GT;
+        const uint8_t *at = act + (size_t)t * ab;
+        float *ot = out + (size_t)t * os;
+        int64_t r = r0;
+        for (; r + Y_GR <= r1; r += Y_GR) {
+            if (full) y_tile_float(type, Y_GR, Y_GT, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+            else y_tile_float(type, Y_GR, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+        }
+        for (; r < r1; r++) {
+            if (full) y_tile_float(type, 1, Y_GT, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+            else y_tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
+        }
+        t += full ? Y_GT : 1;
+    }
+}
+
+/* ==== activation quantizers (the scalar ones' bytes) ==== */
+
+Y_INLINE __m256 y_absmax_step(__m256 m, __m256 x) {
+    return _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), m); /* NaN loses, as in the scalar loop */
+}
+
+Y_INLINE float y_hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+Y_INLINE __m256i y_round8(__m256 x, __m256 id) {
+    __m256 v = _mm256_max_ps(_mm256_mul_ps(x, id), _mm256_set1_ps(-127.0f)); /* NaN -> -127 */
+    v = _mm256_min_ps(v, _mm256_set1_ps(127.0f));
+    return _mm256_cvtps_epi32(v);
+}
+
+/* 32 floats -> 32 int8 in order; returns the sum of the quants */
+Y_INLINE int y_quantize32(const float *x, __m256 id, int8_t *q) {
+    const __m256i q0 = y_round8(_mm256_loadu_ps(x), id), q1 = y_round8(_mm256_loadu_ps(x + 8), id);
+    const __m256i q2 = y_round8(_mm256_loadu_ps(x + 16), id), q3 = y_round8(_mm256_loadu_ps(x + 24), id);
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
+    _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    return _mm_cvtsi128_si32(h);
+}
+
+static Y_TARGET void y_quantize_q8_32(const float *x, int64_t n, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst;
+    float *d = (float *)(dst + n);
+    float *s = d + n / 32;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const float *xb = x + 32 * b;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < 4; j++) m = y_absmax_step(m, _mm256_loadu_ps(xb + 8 * j));
+        const float amax = y_hmax(m);
+        const int sum = y_quantize32(xb, _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f), qs + 32 * b);
+        d[b] = amax / 127.0f;
+        s[b] = d[b] * (float)sum;
+    }
+}
+
+static Y_TARGET void y_quantize_q8_256(const float *x, int64_t n, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst;
+    float *d = (float *)(dst + n);
+    int16_t *bsums = (int16_t *)(d + n / 256);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < 32; j++) m = y_absmax_step(m, _mm256_loadu_ps(xb + 8 * j));
+        const float amax = y_hmax(m);
+        const __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        for (int j = 0; j < 8; j++) {
+            int8_t *q = qs + 256 * b + 32 * j;
+            y_quantize32(xb + 32 * j, id, q);
+            for (int h = 0; h < 2; h++) {
+                int sum = 0;
+                for (int i = 0; i < 16; i++) sum += q[16 * h + i];
+                bsums[16 * b + 2 * j + h] = (int16_t)sum;
+            }
+        }
+        d[b] = amax / 127.0f;
+    }
+}
+
+/* ==== entry points ==== */
+
+#define Y_MATMUL(name, driver, type)                                                                         \
+    static Y_TARGET void name(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,         \
+                              int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {                   \
+        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1);                                                \
+    }
+Y_MATMUL(y_matmul_q4_0, y_matmul32, CT_TYPE_Q4_0)
+Y_MATMUL(y_matmul_q4_1, y_matmul32, CT_TYPE_Q4_1)
+Y_MATMUL(y_matmul_q5_0, y_matmul32, CT_TYPE_Q5_0)
+Y_MATMUL(y_matmul_q5_1, y_matmul32, CT_TYPE_Q5_1)
+Y_MATMUL(y_matmul_q8_0, y_matmul32, CT_TYPE_Q8_0)
+Y_MATMUL(y_matmul_q2_K, y_matmul256, CT_TYPE_Q2_K)
+Y_MATMUL(y_matmul_q3_K, y_matmul256, CT_TYPE_Q3_K)
+Y_MATMUL(y_matmul_q4_K, y_matmul256, CT_TYPE_Q4_K)
+Y_MATMUL(y_matmul_q5_K, y_matmul256, CT_TYPE_Q5_K)
+Y_MATMUL(y_matmul_q6_K, y_matmul256, CT_TYPE_Q6_K)
+Y_MATMUL(y_matmul_f32, y_matmul_float, CT_TYPE_F32)
+Y_MATMUL(y_matmul_f16, y_matmul_float, CT_TYPE_F16)
+Y_MATMUL(y_matmul_bf16, y_matmul_float, CT_TYPE_BF16)
+
+void ct_qk_fill_avx2(ct_qkernels *k) {
+    k->quantize[CT_ACT_Q8_32] = y_quantize_q8_32;
+    k->quantize[CT_ACT_Q8_256] = y_quantize_q8_256;
+    const struct {
+        ct_type type;
+        ct_qk_matmul_fn fn;
+    } entries[] = {
+        {CT_TYPE_Q4_0, y_matmul_q4_0}, {CT_TYPE_Q4_1, y_matmul_q4_1}, {CT_TYPE_Q5_0, y_matmul_q5_0},
+        {CT_TYPE_Q5_1, y_matmul_q5_1}, {CT_TYPE_Q8_0, y_matmul_q8_0}, {CT_TYPE_Q2_K, y_matmul_q2_K},
+        {CT_TYPE_Q3_K, y_matmul_q3_K}, {CT_TYPE_Q4_K, y_matmul_q4_K}, {CT_TYPE_Q5_K, y_matmul_q5_K},
+        {CT_TYPE_Q6_K, y_matmul_q6_K}, {CT_TYPE_F32, y_matmul_f32},   {CT_TYPE_F16, y_matmul_f16},
+        {CT_TYPE_BF16, y_matmul_bf16},
+    };
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        k->matmul[entries[i].type] = entries[i].fn;
+        k->matmul_level[entries[i].type] = CT_CPU_AVX2;
+    }
+}
+#else
 void ct_qk_fill_avx2(ct_qkernels *k) { (void)k; }
+#endif
