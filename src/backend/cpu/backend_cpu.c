@@ -13,7 +13,7 @@
 typedef struct {
     ct_threadpool *pool;
     int n_threads;
-    float **row_scratch;   /* per thread: one dequantized row */
+    float **row_scratch;   /* per thread: a tile of dequantized rows (CT_CPU_MATMUL_TILE x max_row) */
     float **score_scratch; /* per thread: attention scores */
     int64_t max_row, max_ctx;
     const ct_forward_batch *batch; /* between begin() and end() */
@@ -55,7 +55,7 @@ static ct_status grow_scratch(float **bufs, int n_threads, int64_t n, const char
 static ct_status cpu_reserve(ct_backend *be, int64_t max_row, int64_t max_ctx) {
     cpu_state *s = state_of(be);
     if (max_row > s->max_row) {
-        CT_TRY(grow_scratch(s->row_scratch, s->n_threads, max_row, "cpu backend row scratch"));
+        CT_TRY(grow_scratch(s->row_scratch, s->n_threads, max_row * CT_CPU_MATMUL_TILE, "cpu backend row scratch"));
         s->max_row = max_row;
     }
     if (max_ctx > s->max_ctx) {
@@ -128,7 +128,7 @@ static void matmul_task(void *arg, int64_t r0, int64_t r1, int thread) {
 static void cpu_matmul(ct_backend *be, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
                        const ct_tensor *in) {
     matmul_job j = {state_of(be), out, w, bias, in};
-    ct_threadpool_run(j.s->pool, w->ne1, 4, matmul_task, &j);
+    ct_threadpool_run(j.s->pool, w->ne1, out->ne1 > 1 ? CT_CPU_MATMUL_TILE : 4, matmul_task, &j);
 }
 
 static void cpu_rmsnorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,

@@ -1,16 +1,30 @@
 /* Reference attention for one query head of one token, reading the KV cache through the
  * sequence's view. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <string.h>
 
 #include "backend/cpu/ops_cpu.h"
 #include "quant/fp16.h"
 
+/* F16 -> F32 by table: attention converts every cached key and value it reads, O(n^2) times
+ * over a prompt, and the bit-exact conversion function is several branches per value. */
+static float f16_table[1 << 16];
+static pthread_once_t f16_table_once = PTHREAD_ONCE_INIT;
+
+static void fill_f16_table(void) {
+    for (uint32_t i = 0; i < (1u << 16); i++) f16_table[i] = ct_fp16_to_fp32((uint16_t)i);
+}
+
 static float cache_dot(const void *row, uint32_t type, const float *q, int64_t n) {
     if (type == CT_TYPE_F32) return ct_cpu_dot(row, q, n);
     const uint16_t *h = row;
-    float sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += ct_fp16_to_fp32(h[i]) * q[i];
-    return sum;
+    float acc[4] = {0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) acc[j] += f16_table[h[i + j]] * q[i + j];
+    for (; i < n; i++) acc[0] += f16_table[h[i]] * q[i];
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }
 
 static void cache_axpy(float *y, float a, const void *row, uint32_t type, int64_t n) {
@@ -19,7 +33,7 @@ static void cache_axpy(float *y, float a, const void *row, uint32_t type, int64_
         for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
     } else {
         const uint16_t *h = row;
-        for (int64_t i = 0; i < n; i++) y[i] += a * ct_fp16_to_fp32(h[i]);
+        for (int64_t i = 0; i < n; i++) y[i] += a * f16_table[h[i]];
     }
 }
 
@@ -31,6 +45,7 @@ void ct_cpu_attention_head(float *out, const float *q, const ct_tensor *k_cache,
     size_t k_off = (size_t)kv_head * attn->head_dim_k * cache_elem_size(k_cache->type);
     size_t v_off = (size_t)kv_head * attn->head_dim_v * cache_elem_size(v_cache->type);
     int32_t n = pos - lo + 1;
+    pthread_once(&f16_table_once, fill_f16_table);
     /* scores_j = scale * q . k_j */
     for (int32_t j = 0; j < n; j++) {
         int64_t cell = ct_kv_view_cell(view, lo + j);

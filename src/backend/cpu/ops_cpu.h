@@ -24,7 +24,9 @@ float ct_cpu_silu(float x);
 void ct_cpu_rope(float *x, int64_t n_heads, const ct_rope *rope, const float *freq_factors, int32_t pos);
 
 /* out[t][r] = dot(W[r], in[t]) + bias[r] for weight rows [r0, r1) and every row t of in.
- * row_scratch holds w->ne0 floats (one dequantized weight row, reused across the batch). */
+ * row_scratch holds CT_CPU_MATMUL_TILE * w->ne0 floats: a tile of dequantized weight rows,
+ * each dequantized once and reused across the whole batch. */
+#define CT_CPU_MATMUL_TILE 16
 void ct_cpu_matmul_rows(const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias, const ct_tensor *in,
                         int64_t r0, int64_t r1, float *row_scratch);
 

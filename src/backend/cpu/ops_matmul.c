@@ -35,16 +35,24 @@ void ct_cpu_get_row(const ct_tensor *t, int64_t r, float *dst) {
 void ct_cpu_matmul_rows(const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias, const ct_tensor *in,
                         int64_t r0, int64_t r1, float *row_scratch) {
     const float *b = bias ? (const float *)bias->data : NULL;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *wrow = row_scratch;
-        if (w->type == CT_TYPE_F32)
-            wrow = (const float *)((const uint8_t *)w->data + (size_t)r * w->row_bytes);
-        else
-            ct_cpu_get_row(w, r, row_scratch);
+    /* a tile of weight rows at a time, so that a long batch's activations are read once per
+     * tile rather than once per row */
+    for (int64_t rt = r0; rt < r1; rt += CT_CPU_MATMUL_TILE) {
+        int64_t nr = r1 - rt < CT_CPU_MATMUL_TILE ? r1 - rt : CT_CPU_MATMUL_TILE;
+        const float *rows[CT_CPU_MATMUL_TILE];
+        for (int64_t i = 0; i < nr; i++) {
+            if (w->type == CT_TYPE_F32) {
+                rows[i] = (const float *)((const uint8_t *)w->data + (size_t)(rt + i) * w->row_bytes);
+            } else {
+                float *dst = row_scratch + i * w->ne0;
+                ct_cpu_get_row(w, rt + i, dst);
+                rows[i] = dst;
+            }
+        }
         for (int64_t t = 0; t < out->ne1; t++) {
             const float *x = (const float *)((const uint8_t *)in->data + (size_t)t * in->row_bytes);
             float *y = (float *)((uint8_t *)out->data + (size_t)t * out->row_bytes);
-            y[r] = ct_cpu_dot(wrow, x, w->ne0) + (b ? b[r] : 0.0f);
+            for (int64_t i = 0; i < nr; i++) y[rt + i] = ct_cpu_dot(rows[i], x, w->ne0) + (b ? b[rt + i] : 0.0f);
         }
     }
 }
