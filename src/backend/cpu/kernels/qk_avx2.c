@@ -231,18 +231,18 @@ Y_INLINE void y_scales256(const int type, const uint8_t *p, y_kscales *s) {
     }
     case CT_TYPE_Q3_K: {
         const block_q3_K *b = (const block_q3_K *)p;
-        int8_t sc[16];
-        ct_qk_unpack_q3k_scales(b->scales, sc);
-        s->sc8 = _mm_loadu_si128((const __m128i *)sc);
+        uint32_t w[4];
+        ct_qk_q3k_scale_words(b->scales, w);
+        s->sc8 = _mm_sub_epi8(_mm_setr_epi32((int)w[0], (int)w[1], (int)w[2], (int)w[3]), _mm_set1_epi8(32));
         s->mc = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s->sc8), 2);
         s->d = s->dm = _cvtsh_ss(b->d);
         break;
     }
     case CT_TYPE_Q4_K:
     case CT_TYPE_Q5_K: {
-        uint8_t sc[8], m[8];
-        ct_qk_unpack_k4_scales(p + 4, sc, m);
-        const __m128i s8 = _mm_loadl_epi64((const __m128i *)sc), m8 = _mm_loadl_epi64((const __m128i *)m);
+        uint32_t w[4];
+        ct_qk_k4_scale_words(p + 4, w);
+        const __m128i s8 = _mm_setr_epi32((int)w[0], (int)w[1], 0, 0), m8 = _mm_setr_epi32((int)w[2], (int)w[3], 0, 0);
         s->sc8 = _mm_unpacklo_epi8(s8, s8); /* one scale per 32 = the same scale for both 16s */
         s->mc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
         s->d = _cvtsh_ss(y_u16(p));
@@ -496,22 +496,23 @@ Y_INLINE void y_tile_float(const int type, const int R, const int T, const uint8
         for (int t = 0; t < T; t++) out[(size_t)t * os + (size_t)r] = y_hsum(acc[r][t]);
 }
 
+/* row tiles outside, token tiles inside (see matmul_float in qk_avx512_body.h) */
 Y_INLINE void y_matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
                              int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < nt;) {
-        const int full = nt - t >= Y_GT;
-        const uint8_t *at = act + (size_t)t * ab;
-        float *ot = out + (size_t)t * os;
-        int64_t r = r0;
-        for (; r + Y_GR <= r1; r += Y_GR) {
-            if (full) y_tile_float(type, Y_GR, Y_GT, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-            else y_tile_float(type, Y_GR, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-        }
-        for (; r < r1; r++) {
-            if (full) y_tile_float(type, 1, Y_GT, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-            else y_tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-        }
-        t += full ? Y_GT : 1;
+    int64_t r = r0;
+    for (; r + Y_GR <= r1; r += Y_GR) {
+        int64_t t = 0;
+        for (; t + Y_GT <= nt; t += Y_GT)
+            y_tile_float(type, Y_GR, Y_GT, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+        for (; t < nt; t++)
+            y_tile_float(type, Y_GR, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+    }
+    for (; r < r1; r++) {
+        int64_t t = 0;
+        for (; t + Y_GT <= nt; t += Y_GT)
+            y_tile_float(type, 1, Y_GT, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+        for (; t < nt; t++)
+            y_tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
     }
 }
 

@@ -351,9 +351,8 @@ QK_INLINE void set_scales256(e256 *e, __m256i s16) {
     for (int c = 0; c < 4; c++) e->sc[c] = _mm512_permutexvar_epi16(_mm512_load_si512(qk_sub_index[c]), s);
 }
 
-/* 8 per-32 values (uint8) -> 16 per-16 int16 lanes, each value twice */
-QK_INLINE __m256i dup8_to_16(const uint8_t v[8]) {
-    const __m128i x = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)v));
+/* 8 per-32 int16 values -> 16 per-16 int16 lanes, each value twice */
+QK_INLINE __m256i dup16(__m128i x) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(x, x)), _mm_unpackhi_epi16(x, x), 1);
 }
 
@@ -402,9 +401,10 @@ QK_INLINE void expand256(const int type, const uint8_t *p, e256 *e) {
         const __m512i hm = dup256(b->hmask);
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) e->q[c] = add_high_bit(two_bit_chunk(b->qs, c), hm, c, 4); /* level + 4 */
-        int8_t sc[16];
-        ct_qk_unpack_q3k_scales(b->scales, sc);
-        const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        uint32_t w[4];
+        ct_qk_q3k_scale_words(b->scales, w);
+        const __m128i sc = _mm_sub_epi8(_mm_setr_epi32((int)w[0], (int)w[1], (int)w[2], (int)w[3]), _mm_set1_epi8(32));
+        const __m256i s16 = _mm256_cvtepi8_epi16(sc);
         set_scales256(e, s16);
         e->mc = _mm256_slli_epi16(s16, 2); /* offset 4 */
         e->d = e->dm = f16_to_f32(b->d);
@@ -420,10 +420,12 @@ QK_INLINE void expand256(const int type, const uint8_t *p, e256 *e) {
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) e->q[c] = add_high_bit(e->q[c], qh, c, 16);
         }
-        uint8_t sc[8], m[8];
-        ct_qk_unpack_k4_scales(scales, sc, m);
-        set_scales256(e, dup8_to_16(sc));
-        e->mc = dup8_to_16(m);
+        uint32_t w[4];
+        ct_qk_k4_scale_words(scales, w);
+        const __m128i sm = _mm_cvtepu8_epi16(_mm_setr_epi32((int)w[0], (int)w[1], 0, 0));
+        const __m128i mm = _mm_cvtepu8_epi16(_mm_setr_epi32((int)w[2], (int)w[3], 0, 0));
+        set_scales256(e, dup16(sm));
+        e->mc = dup16(mm);
         e->d = f16_to_f32(load_u16(p));
         e->dm = f16_to_f32(load_u16(p + 2));
         break;
@@ -604,21 +606,24 @@ QK_INLINE void tile_float(const int type, const int R, const int T, const uint8_
         for (int t = 0; t < T; t++) out[(size_t)t * os + (size_t)r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
+/* Row tiles outside, token tiles inside: a tile's R weight rows stay in cache while every
+ * token passes over them (the other order streams the whole matrix once per token tile). */
 QK_INLINE void matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
                             int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < nt;) {
-        const int T = nt - t >= QK_T ? QK_T : 1;
-        const uint8_t *at = act + (size_t)t * ab;
-        float *ot = out + (size_t)t * os;
-        int64_t r = r0;
-        if (T == QK_T) {
-            for (; r + QK_R <= r1; r += QK_R) tile_float(type, QK_R, QK_T, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-            for (; r < r1; r++) tile_float(type, 1, QK_T, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-        } else {
-            for (; r + QK_R <= r1; r += QK_R) tile_float(type, QK_R, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-            for (; r < r1; r++) tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, at, ab, ot + r, os);
-        }
-        t += T;
+    int64_t r = r0;
+    for (; r + QK_R <= r1; r += QK_R) {
+        int64_t t = 0;
+        for (; t + QK_T <= nt; t += QK_T)
+            tile_float(type, QK_R, QK_T, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+        for (; t < nt; t++)
+            tile_float(type, QK_R, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+    }
+    for (; r < r1; r++) {
+        int64_t t = 0;
+        for (; t + QK_T <= nt; t += QK_T)
+            tile_float(type, 1, QK_T, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+        for (; t < nt; t++)
+            tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
     }
 }
 

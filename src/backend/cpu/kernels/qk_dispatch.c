@@ -25,6 +25,13 @@ ct_status ct_cpu_level_parse(const char *name, ct_cpu_level *out) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CT_QK_X86 1
+#include <cpuid.h>
+
+/* CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports has no "f16c") */
+static bool cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
 #endif
 
 static bool cpu_has_bf16(void) {
@@ -38,7 +45,7 @@ static bool cpu_has_bf16(void) {
 ct_cpu_level ct_cpu_level_best(void) {
 #ifdef CT_QK_X86
     __builtin_cpu_init();
-    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")))
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c()))
         return CT_CPU_SCALAR;
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
           __builtin_cpu_supports("avx512vl")))

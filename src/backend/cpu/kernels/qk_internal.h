@@ -91,33 +91,43 @@ static inline uint32_t ct_qk_load_u32(const uint8_t *p) {
     return v; /* little-endian hosts only, like the whole CPU backend */
 }
 
-/* Q4_K / Q5_K: 12 bytes -> 8 six-bit scales (sc) and mins (m), sub-block order.
+/* Q4_K / Q5_K: 12 bytes -> 8 six-bit scales and 8 mins as four little-endian words of
+ * bytes: scales 0-3, scales 4-7, mins 0-3, mins 4-7 (sub-block order).
  * Bytes 0-3: scale j (low 6 bits) and the top 2 bits of scale j+4; bytes 4-7 the same for
- * mins; bytes 8-11: low nibble = low 4 bits of scale j+4, high nibble = of min j+4. */
-static inline void ct_qk_unpack_k4_scales(const uint8_t packed[12], uint8_t sc[8], uint8_t m[8]) {
+ * mins; bytes 8-11: low nibble = low 4 bits of scale j+4, high nibble = of min j+4.
+ * Words rather than byte arrays so SIMD code can move them into a vector directly
+ * (byte-array round trips through memory stall on store forwarding). */
+static inline void ct_qk_k4_scale_words(const uint8_t packed[12], uint32_t words[4]) {
     const uint32_t w0 = ct_qk_load_u32(packed), w1 = ct_qk_load_u32(packed + 4), w2 = ct_qk_load_u32(packed + 8);
-    const uint32_t sc_lo = w0 & 0x3f3f3f3fu;
-    const uint32_t m_lo = w1 & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
-    const uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-    memcpy(sc, &sc_lo, 4);
-    memcpy(sc + 4, &sc_hi, 4);
-    memcpy(m, &m_lo, 4);
-    memcpy(m + 4, &m_hi, 4);
+    words[0] = w0 & 0x3f3f3f3fu;
+    words[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    words[2] = w1 & 0x3f3f3f3fu;
+    words[3] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
 }
 
-/* Q3_K: 12 bytes -> 16 six-bit scales minus 32. Scale j: low 4 bits in the nibbles of bytes
- * 0-7 (j < 8: low nibble of byte j, else high nibble of byte j-8), high 2 bits in byte
- * 8 + j%4 at bit pair j/4. */
-static inline void ct_qk_unpack_q3k_scales(const uint8_t packed[12], int8_t sc[16]) {
+static inline void ct_qk_unpack_k4_scales(const uint8_t packed[12], uint8_t sc[8], uint8_t m[8]) {
+    uint32_t w[4];
+    ct_qk_k4_scale_words(packed, w);
+    memcpy(sc, w, 8);
+    memcpy(m, w + 2, 8);
+}
+
+/* Q3_K: 12 bytes -> 16 six-bit scales, still biased by +32, as four words of bytes.
+ * Scale j: low 4 bits in the nibbles of bytes 0-7 (j < 8: low nibble of byte j, else high
+ * nibble of byte j-8), high 2 bits in byte 8 + j%4 at bit pair j/4. */
+static inline void ct_qk_q3k_scale_words(const uint8_t packed[12], uint32_t words[4]) {
     const uint32_t w0 = ct_qk_load_u32(packed), w1 = ct_qk_load_u32(packed + 4), w2 = ct_qk_load_u32(packed + 8);
-    uint32_t s[4];
-    s[0] = (w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4);
-    s[1] = (w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4);
-    s[2] = ((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4);
-    s[3] = ((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4);
+    words[0] = (w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4);
+    words[1] = (w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4);
+    words[2] = ((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4);
+    words[3] = ((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4);
+}
+
+static inline void ct_qk_unpack_q3k_scales(const uint8_t packed[12], int8_t sc[16]) {
+    uint32_t w[4];
     uint8_t b[16];
-    memcpy(b, s, 16);
+    ct_qk_q3k_scale_words(packed, w);
+    memcpy(b, w, 16);
     for (int j = 0; j < 16; j++) sc[j] = (int8_t)(b[j] - 32);
 }
 
