@@ -23,7 +23,12 @@
  * In a sanitizer build (~20x slower) only the first prompt runs and greedy decoding stops
  * after 4 steps; the output says so. Models absent from the models directory are skipped
  * (named in the output); the test skips (77) when none is present. CTORCH_GOLDEN_MODELS_DIR
- * points it at another directory of golden files. */
+ * points it at another directory of golden files.
+ *
+ * Included by one small test per model family (tests/test_model_golden_*.c) so that ctest
+ * runs them in parallel. */
+#ifndef CT_TESTS_MODEL_GOLDEN_H
+#define CT_TESTS_MODEL_GOLDEN_H
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <jansson.h>
@@ -269,26 +274,31 @@ done:
     return ran;
 }
 
-int main(void) {
+/* Every golden file in the directory whose name starts with prefix. */
+static int run_model_golden(const char *prefix, const char *test_name) {
     ct_log_set_level(CT_LOG_ERROR);
     const char *dir = ct_test_env_or("CTORCH_GOLDEN_MODELS_DIR", CT_SOURCE_DIR "/tests/golden/models");
     DIR *d = opendir(dir);
     CHECK_MSG(d != NULL, "cannot open %s", dir);
-    if (!d) return ct_test_finish("test_model_golden");
+    if (!d) return ct_test_finish(test_name);
     char *names[64];
     int n_names = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n_names < 64) {
         size_t len = strlen(e->d_name);
-        if (len > 5 && !strcmp(e->d_name + len - 5, ".json")) names[n_names++] = strdup(e->d_name);
+        if (len > 5 && !strcmp(e->d_name + len - 5, ".json") && !strncmp(e->d_name, prefix, strlen(prefix)))
+            names[n_names++] = strdup(e->d_name);
     }
     closedir(d);
+    CHECK_MSG(n_names > 0, "no golden file %s*.json in %s", prefix, dir);
     int ran = 0;
     for (int i = 0; i < n_names; i++) {
         ran += check_model(dir, names[i]);
         free(names[i]);
     }
-    if (!ran) TEST_SKIP("no golden model present (run scripts/fetch_models.sh)");
+    if (n_names > 0 && !ran) TEST_SKIP("the %s model is not present (run scripts/fetch_models.sh)", prefix);
     printf("%d of %d golden models tested\n", ran, n_names);
-    return ct_test_finish("test_model_golden");
+    return ct_test_finish(test_name);
 }
+
+#endif

@@ -1,0 +1,4 @@
+/* gemma-3 against its Hugging Face golden outputs: see model_golden.h. */
+#include "model_golden.h"
+
+int main(void) { return run_model_golden("gemma-3", "test_model_golden_gemma3"); }
