@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"tokenize", cmd_tokenize, "print the tokens of a text"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
     {"synth", cmd_synth, "write a GGUF of a real model shape with seeded random weights"},
+    {"bench", cmd_bench, "measure prompt and generation speed (tokens/s), like llama-bench"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
