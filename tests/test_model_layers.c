@@ -13,9 +13,11 @@
  *     products over <= 256 terms and a few norms give ~1e-6 relative (measured: <= 9e-7).
  *   F16 KV: 3e-3. Keys and values are rounded to 11-bit mantissas (relative 2^-12 ~ 2.4e-4 each);
  *     through softmax and one or two layers the logits move by a few 1e-4 (measured: <= 1.4e-3). */
+#define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -143,6 +145,9 @@ done:
 
 int main(void) {
     ct_log_set_level(CT_LOG_ERROR);
+    /* the tolerances above are for f32 math: the reference matmul (the fast path's 8-bit
+     * activations are checked by test_cpu_backend_fast and the model golden tests) */
+    setenv("CTORCH_CPU_LEVEL", "reference", 1);
     const char *dir = CT_SOURCE_DIR "/tests/golden/layers";
     char path[1024];
     snprintf(path, sizeof path, "%s/expected.json", dir);

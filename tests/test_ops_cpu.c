@@ -6,6 +6,7 @@
  * ~sqrt(n) * 6e-8 typically; with n <= 1024 every check below allows 1e-5 relative to the
  * magnitude involved (or 2e-6 absolute for values of order 1), well above that and far below
  * any real bug (a wrong row, head, position or pairing gives O(1) errors). */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,8 @@ static void test_threadpool(void) {
 }
 
 int main(void) {
+    /* these are the reference ops (f32 matmul); test_cpu_backend_fast checks the fast path */
+    setenv("CTORCH_CPU_LEVEL", "reference", 1);
     test_row_ops();
     test_rope();
     test_threadpool();

@@ -1,18 +1,38 @@
-/* The CPU backend: the reference ops of ops_*.c behind the backend interface, with matmul
- * rows and attention heads spread over a thread pool. Weights are used where they lie in
- * the mapped GGUF file. Cheap elementwise ops run on the calling thread. */
+/* The CPU backend: the ops of ops_*.c behind the backend interface, with matmul rows and
+ * attention heads spread over a thread pool. Weights are used where they lie in the mapped
+ * GGUF file. Cheap elementwise ops run on the calling thread.
+ *
+ * matmul has two paths:
+ *   fast (default):  the SIMD kernels of kernels/qkernels.h: each input row is quantized once
+ *                    to 8-bit blocks (bf16 for BF16 weights, f32 for F32/F16), then every
+ *                    weight block meets every activation block in an integer dot product.
+ *   reference:       ct_cpu_matmul_rows: each weight row dequantized to f32 and dotted in f32
+ *                    (the definition of correctness; no activation rounding).
+ * CTORCH_CPU_LEVEL=reference selects the reference path; scalar|avx2|avx512|avx512vnni force
+ * a kernel level of the fast path (see ct_qkernels_select). */
 #include "backend/cpu/backend_cpu.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "backend/cpu/kernels/qkernels.h"
 #include "backend/cpu/ops_cpu.h"
 #include "core/alloc.h"
 #include "core/threadpool.h"
 
+/* Below this many tokens the caller quantizes the activations itself (about a microsecond a
+ * row): a pool job costs a barrier, and decode issues hundreds of matmuls per token. */
+#define CT_CPU_PARALLEL_QUANTIZE_TOKENS 8
+/* Weight rows per pool grain on the fast path: a multiple of the kernels' 4-row tile. */
+#define CT_CPU_QMATMUL_GRAIN 16
+
 typedef struct {
     ct_threadpool *pool;
     int n_threads;
+    const ct_qkernels *qk; /* NULL: the reference matmul */
+    uint8_t *act;          /* quantized activation rows, 64-byte aligned */
+    size_t act_cap;        /* bytes of act */
     float **row_scratch;   /* per thread: a tile of dequantized rows (CT_CPU_MATMUL_TILE x max_row) */
     float **score_scratch; /* per thread: attention scores */
     int64_t max_row, max_ctx;
@@ -37,6 +57,7 @@ static void cpu_destroy(ct_backend *be) {
         ct_threadpool_free(s->pool);
         free_scratch(s->row_scratch, s->n_threads);
         free_scratch(s->score_scratch, s->n_threads);
+        ct_free_aligned(s->act);
         free(s);
     }
     free(be);
@@ -52,11 +73,33 @@ static ct_status grow_scratch(float **bufs, int n_threads, int64_t n, const char
     return CT_OK;
 }
 
+/* Room for n_tokens quantized activation rows of up to max_row elements (the f32 format of
+ * F32/F16 weights is the largest: 4 bytes per element). */
+static ct_status grow_act(cpu_state *s, int64_t n_tokens) {
+    if (!s->qk || s->max_row <= 0) return CT_OK;
+    size_t row = ct_cpu_act_row_bytes(CT_TYPE_F32, s->max_row);
+    if (n_tokens < 1) n_tokens = 1;
+    if ((uint64_t)n_tokens > SIZE_MAX / row) return ct_fail(CT_ERR_OUT_OF_MEMORY, "cpu backend: %lld activation rows", (long long)n_tokens);
+    size_t need = row * (size_t)n_tokens;
+    if (need <= s->act_cap) return CT_OK;
+    uint8_t *p = ct_alloc_aligned(need, "cpu backend quantized activations");
+    if (!p) return CT_ERR_OUT_OF_MEMORY;
+    ct_free_aligned(s->act);
+    s->act = p;
+    s->act_cap = need;
+    return CT_OK;
+}
+
 static ct_status cpu_reserve(ct_backend *be, int64_t max_row, int64_t max_ctx) {
     cpu_state *s = state_of(be);
     if (max_row > s->max_row) {
         CT_TRY(grow_scratch(s->row_scratch, s->n_threads, max_row * CT_CPU_MATMUL_TILE, "cpu backend row scratch"));
         s->max_row = max_row;
+        /* one token now (decode); begin() grows it to each batch's token count */
+        s->act_cap = 0;
+        ct_free_aligned(s->act);
+        s->act = NULL;
+        CT_TRY(grow_act(s, 1));
     }
     if (max_ctx > s->max_ctx) {
         CT_TRY(grow_scratch(s->score_scratch, s->n_threads, max_ctx, "cpu backend attention scratch"));
@@ -89,7 +132,9 @@ static ct_status cpu_read_rows(ct_backend *be, const ct_tensor *src, float *dst)
 }
 
 static ct_status cpu_begin(ct_backend *be, const ct_forward_batch *batch) {
-    state_of(be)->batch = batch;
+    cpu_state *s = state_of(be);
+    CT_TRY(grow_act(s, batch->n_tokens));
+    s->batch = batch;
     return CT_OK;
 }
 
@@ -125,10 +170,58 @@ static void matmul_task(void *arg, int64_t r0, int64_t r1, int thread) {
     ct_cpu_matmul_rows(j->out, j->w, j->bias, j->in, r0, r1, j->s->row_scratch[thread]);
 }
 
+static void reference_matmul(cpu_state *s, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                             const ct_tensor *in) {
+    matmul_job j = {s, out, w, bias, in};
+    ct_threadpool_run(s->pool, w->ne1, out->ne1 > 1 ? CT_CPU_MATMUL_TILE : 4, matmul_task, &j);
+}
+
+/* The fast path over tokens [t0, t0 + n_tokens) of out and in. */
+typedef struct {
+    cpu_state *s;
+    const ct_tensor *out, *w, *bias, *in;
+    size_t act_bytes;
+    int64_t t0, n_tokens;
+} qmatmul_job;
+
+static void quantize_task(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    qmatmul_job *j = arg;
+    for (int64_t t = t0; t < t1; t++)
+        ct_cpu_quantize_activations(j->s->qk, j->w->type, row_ptr(j->in, j->t0 + t), j->w->ne0,
+                                    j->s->act + (size_t)t * j->act_bytes);
+}
+
+static void qmatmul_task(void *arg, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    qmatmul_job *j = arg;
+    ct_cpu_qmatmul(j->s->qk, j->w, j->s->act, j->n_tokens, row_ptr(j->out, j->t0), j->out->row_bytes / sizeof(float),
+                   r0, r1);
+    if (!j->bias) return;
+    const float *b = j->bias->data;
+    for (int64_t t = 0; t < j->n_tokens; t++) {
+        float *y = row_ptr(j->out, j->t0 + t);
+        for (int64_t r = r0; r < r1; r++) y[r] += b[r];
+    }
+}
+
 static void cpu_matmul(ct_backend *be, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
                        const ct_tensor *in) {
-    matmul_job j = {state_of(be), out, w, bias, in};
-    ct_threadpool_run(j.s->pool, w->ne1, out->ne1 > 1 ? CT_CPU_MATMUL_TILE : 4, matmul_task, &j);
+    cpu_state *s = state_of(be);
+    size_t act_bytes = s->qk && ct_cpu_qmatmul_supports(w->type) ? ct_cpu_act_row_bytes(w->type, w->ne0) : 0;
+    int64_t cap = act_bytes ? (int64_t)(s->act_cap / act_bytes) : 0;
+    if (cap < 1) {
+        reference_matmul(s, out, w, bias, in);
+        return;
+    }
+    /* a batch longer than begin() provided for (an op called outside begin/end) runs in
+     * chunks of tokens, each reading the weights once */
+    for (int64_t t0 = 0; t0 < out->ne1; t0 += cap) {
+        qmatmul_job j = {s, out, w, bias, in, act_bytes, t0, out->ne1 - t0 < cap ? out->ne1 - t0 : cap};
+        if (j.n_tokens < CT_CPU_PARALLEL_QUANTIZE_TOKENS) quantize_task(&j, 0, j.n_tokens, 0);
+        else ct_threadpool_run(s->pool, j.n_tokens, 1, quantize_task, &j);
+        ct_threadpool_run(s->pool, w->ne1, CT_CPU_QMATMUL_GRAIN, qmatmul_task, &j);
+    }
 }
 
 static void cpu_rmsnorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
@@ -239,6 +332,11 @@ static void cpu_gather_outputs(ct_backend *be, const ct_tensor *out, const ct_te
         memcpy(row_ptr(out, i), row_ptr(in, b->out_rows[first + i]), (size_t)in->ne0 * sizeof(float));
 }
 
+const char *ct_backend_cpu_matmul_path(const ct_backend *be) {
+    const cpu_state *s = be->impl;
+    return s->qk ? ct_cpu_level_name(ct_qkernels_level(s->qk)) : "reference";
+}
+
 ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
     *out = NULL;
     ct_backend *be = ct_calloc_array(1, sizeof *be, "cpu backend");
@@ -277,6 +375,8 @@ ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
     s->row_scratch = ct_calloc_array((size_t)s->n_threads, sizeof(float *), "cpu backend scratch");
     s->score_scratch = ct_calloc_array((size_t)s->n_threads, sizeof(float *), "cpu backend scratch");
     ct_status st = (s->row_scratch && s->score_scratch) ? CT_OK : CT_ERR_OUT_OF_MEMORY;
+    const char *level = getenv("CTORCH_CPU_LEVEL");
+    if (st == CT_OK && !(level && strcasecmp(level, "reference") == 0)) st = ct_qkernels_select(&s->qk);
     if (st == CT_OK) st = ct_threadpool_create(s->n_threads, &s->pool);
     if (st != CT_OK) {
         cpu_destroy(be);
