@@ -150,7 +150,7 @@ static void test_matmul_type(ct_backend *be, ct_type type) {
 /* attention through a paged view (blocks of 4 cells in scrambled order): the cache layout
  * must not matter. GQA with 2 query heads per key head, optional sliding window. */
 static void test_attention(ct_backend *be, uint32_t cache_type, int32_t window) {
-    enum { NH = 4, NKV = 2, HD = 8, T = 11, BS = 4, NBLK = 3 };
+    enum { NH = 4, NKV = 2, HD = 20, T = 11, BS = 4, NBLK = 3 }; /* HD: a 16-wide loop and a tail */
     int32_t blocks[NBLK] = {2, 0, 1};
     ct_kv_view view = {blocks, BS};
     size_t esz = cache_type == CT_TYPE_F32 ? 4 : 2;
@@ -318,6 +318,19 @@ int main(void) {
         test_attention(be3, CT_TYPE_F16, w);
     }
     test_small_ops(be3);
+    /* attention again on the fast path's backend (its AVX2 version on CPUs that have it):
+     * float32 math like the reference, so the same tolerance */
+    unsetenv("CTORCH_CPU_LEVEL");
+    ct_backend *fast = NULL;
+    CHECK_OK(ct_backend_create("cpu", 3, &fast));
+    if (fast) {
+        CHECK_OK(fast->reserve(fast, 1024, 64));
+        for (int w = 0; w <= 4; w += 4) {
+            test_attention(fast, CT_TYPE_F32, w);
+            test_attention(fast, CT_TYPE_F16, w);
+        }
+        ct_backend_destroy(fast);
+    }
     ct_backend *bad = NULL;
     CHECK(ct_backend_create("tpu", 1, &bad) == CT_ERR_INVALID_ARGUMENT && bad == NULL);
     ct_backend_destroy(be1);

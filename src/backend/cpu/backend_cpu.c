@@ -9,7 +9,8 @@
  *   reference:       ct_cpu_matmul_rows: each weight row dequantized to f32 and dotted in f32
  *                    (the definition of correctness; no activation rounding).
  * CTORCH_CPU_LEVEL=reference selects the reference path; scalar|avx2|avx512|avx512vnni force
- * a kernel level of the fast path (see ct_qkernels_select). */
+ * a kernel level of the fast path (see ct_qkernels_select). Attention runs its AVX2 version
+ * (same math, f16 converted 8 at a time) at the avx2 level and above, the reference below. */
 #include "backend/cpu/backend_cpu.h"
 
 #include <stdlib.h>
@@ -33,6 +34,7 @@ typedef struct {
     const ct_qkernels *qk; /* NULL: the reference matmul */
     uint8_t *act;          /* quantized activation rows, 64-byte aligned */
     size_t act_cap;        /* bytes of act */
+    ct_cpu_attention_head_fn attention_head; /* the reference, or its AVX2 version on the fast path */
     float **row_scratch;   /* per thread: a tile of dequantized rows (CT_CPU_MATMUL_TILE x max_row) */
     float **score_scratch; /* per thread: attention scores */
     int64_t max_row, max_ctx;
@@ -271,7 +273,7 @@ static void attention_task(void *arg, int64_t i0, int64_t i1, int thread) {
         int32_t h = (int32_t)(i % a->n_head);
         int32_t pos = b->pos[t];
         int32_t lo = (a->window > 0 && pos >= a->window) ? pos - a->window + 1 : 0;
-        ct_cpu_attention_head(row_ptr(j->out, t) + (int64_t)h * a->head_dim_v, row_ptr(j->q, t) + (int64_t)h * a->head_dim_k,
+        j->s->attention_head(row_ptr(j->out, t) + (int64_t)h * a->head_dim_v, row_ptr(j->q, t) + (int64_t)h * a->head_dim_k,
                               j->k_cache, j->v_cache, &b->seq_view[b->seq[t]], lo, pos, h / group, a,
                               j->s->score_scratch[thread]);
     }
@@ -377,6 +379,8 @@ ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
     ct_status st = (s->row_scratch && s->score_scratch) ? CT_OK : CT_ERR_OUT_OF_MEMORY;
     const char *level = getenv("CTORCH_CPU_LEVEL");
     if (st == CT_OK && !(level && strcasecmp(level, "reference") == 0)) st = ct_qkernels_select(&s->qk);
+    s->attention_head = s->qk && ct_qkernels_level(s->qk) >= CT_CPU_AVX2 ? ct_cpu_attention_head_avx2
+                                                                          : ct_cpu_attention_head;
     if (st == CT_OK) st = ct_threadpool_create(s->n_threads, &s->pool);
     if (st != CT_OK) {
         cpu_destroy(be);

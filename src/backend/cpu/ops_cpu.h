@@ -41,6 +41,14 @@ void ct_cpu_attention_head(float *out, const float *q, const ct_tensor *k_cache,
                            const ct_kv_view *view, int32_t lo, int32_t pos, int32_t kv_head, const ct_attn *attn,
                            float *scores);
 
+/* The same with AVX2 + FMA + F16C (ops_attention_avx2.c); only on CPUs that have them. */
+void ct_cpu_attention_head_avx2(float *out, const float *q, const ct_tensor *k_cache, const ct_tensor *v_cache,
+                                const ct_kv_view *view, int32_t lo, int32_t pos, int32_t kv_head,
+                                const ct_attn *attn, float *scores);
+typedef void (*ct_cpu_attention_head_fn)(float *out, const float *q, const ct_tensor *k_cache,
+                                         const ct_tensor *v_cache, const ct_kv_view *view, int32_t lo, int32_t pos,
+                                         int32_t kv_head, const ct_attn *attn, float *scores);
+
 /* Store one row of floats into a cache row of type F16 or F32. */
 void ct_cpu_store_row(void *dst, uint32_t type, const float *src, int64_t n);
 
