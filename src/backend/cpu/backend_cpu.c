@@ -226,11 +226,31 @@ static void cpu_matmul(ct_backend *be, const ct_tensor *out, const ct_tensor *w,
     }
 }
 
+/* Row-wise ops over a prompt's rows go to the pool (a few percent of a prefill on one
+ * thread); a decode step's single row stays on the caller (a job costs a barrier). */
+#define CT_CPU_PARALLEL_ROWS 4
+
+typedef struct {
+    const ct_tensor *out, *a, *b;
+    const float *w;
+    float eps;
+} rows_job;
+
+static void run_rows(cpu_state *s, int64_t n_rows, ct_parallel_fn fn, rows_job *j) {
+    if (n_rows >= CT_CPU_PARALLEL_ROWS) ct_threadpool_run(s->pool, n_rows, 1, fn, j);
+    else fn(j, 0, n_rows, 0);
+}
+
+static void rmsnorm_task(void *arg, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    rows_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) ct_cpu_rmsnorm(row_ptr(j->out, r), row_ptr(j->a, r), j->w, j->a->ne0, j->eps);
+}
+
 static void cpu_rmsnorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
                         float eps) {
-    (void)be;
-    const float *w = weight ? weight->data : NULL;
-    for (int64_t r = 0; r < out->ne1; r++) ct_cpu_rmsnorm(row_ptr(out, r), row_ptr(in, r), w, in->ne0, eps);
+    rows_job j = {out, in, NULL, weight ? weight->data : NULL, eps};
+    run_rows(state_of(be), out->ne1, rmsnorm_task, &j);
 }
 
 static void cpu_layernorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
@@ -310,22 +330,34 @@ static void cpu_gelu(ct_backend *be, const ct_tensor *x) {
     }
 }
 
+static void swiglu_task(void *arg, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    rows_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        float *y = row_ptr(j->out, r);
+        const float *g = row_ptr(j->a, r), *u = row_ptr(j->b, r);
+        for (int64_t i = 0; i < j->out->ne0; i++) y[i] = ct_cpu_silu(g[i]) * u[i];
+    }
+}
+
 static void cpu_swiglu(ct_backend *be, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up) {
-    (void)be;
-    for (int64_t r = 0; r < out->ne1; r++) {
-        float *y = row_ptr(out, r);
-        const float *g = row_ptr(gate, r), *u = row_ptr(up, r);
-        for (int64_t i = 0; i < out->ne0; i++) y[i] = ct_cpu_silu(g[i]) * u[i];
+    rows_job j = {out, gate, up, NULL, 0};
+    run_rows(state_of(be), out->ne1, swiglu_task, &j);
+}
+
+static void geglu_task(void *arg, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    rows_job *j = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        float *y = row_ptr(j->out, r);
+        const float *g = row_ptr(j->a, r), *u = row_ptr(j->b, r);
+        for (int64_t i = 0; i < j->out->ne0; i++) y[i] = ct_cpu_gelu_tanh(g[i]) * u[i];
     }
 }
 
 static void cpu_geglu(ct_backend *be, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up) {
-    (void)be;
-    for (int64_t r = 0; r < out->ne1; r++) {
-        float *y = row_ptr(out, r);
-        const float *g = row_ptr(gate, r), *u = row_ptr(up, r);
-        for (int64_t i = 0; i < out->ne0; i++) y[i] = ct_cpu_gelu_tanh(g[i]) * u[i];
-    }
+    rows_job j = {out, gate, up, NULL, 0};
+    run_rows(state_of(be), out->ne1, geglu_task, &j);
 }
 
 static void cpu_gather_outputs(ct_backend *be, const ct_tensor *out, const ct_tensor *in, int32_t first) {
