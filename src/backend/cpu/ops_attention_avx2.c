@@ -30,14 +30,17 @@ AVX2_TARGET static inline float load1(const void *row, uint32_t type, int64_t i)
 }
 
 AVX2_TARGET static float dot_row(const void *row, uint32_t type, const float *q, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    /* four chains: a 64-element head is two FMAs deep per chain instead of four */
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 32 <= n; i += 32) {
         a0 = _mm256_fmadd_ps(load8(row, type, i), _mm256_loadu_ps(q + i), a0);
         a1 = _mm256_fmadd_ps(load8(row, type, i + 8), _mm256_loadu_ps(q + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(row, type, i + 16), _mm256_loadu_ps(q + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(row, type, i + 24), _mm256_loadu_ps(q + i + 24), a3);
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load8(row, type, i), _mm256_loadu_ps(q + i), a0);
-    float s = hsum8(_mm256_add_ps(a0, a1));
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++) s += load1(row, type, i) * q[i];
     return s;
 }
@@ -52,23 +55,55 @@ AVX2_TARGET static void axpy_row(float *y, float a, const void *row, uint32_t ty
 
 static size_t elem_size(uint32_t type) { return type == CT_TYPE_F32 ? 4 : 2; }
 
+/* The cache row of each visible position, walking the view block by block (one division
+ * per block rather than per position). */
+static void visible_rows(const ct_tensor *cache, const ct_kv_view *view, int32_t lo, int32_t pos, size_t off,
+                         const uint8_t **rows) {
+    const int32_t bs = view->block_size;
+    for (int32_t p = lo; p <= pos;) {
+        const int32_t b = p / bs, first = b * bs;
+        const int32_t end = first + bs <= pos + 1 ? first + bs : pos + 1;
+        const uint8_t *base = (const uint8_t *)cache->data + (size_t)view->blocks[b] * (size_t)bs * cache->row_bytes + off;
+        for (; p < end; p++) rows[p - lo] = base + (size_t)(p - first) * cache->row_bytes;
+    }
+}
+
 AVX2_TARGET void ct_cpu_attention_head_avx2(float *out, const float *q, const ct_tensor *k_cache,
                                             const ct_tensor *v_cache, const ct_kv_view *view, int32_t lo, int32_t pos,
                                             int32_t kv_head, const ct_attn *attn, float *scores) {
     const size_t k_off = (size_t)kv_head * attn->head_dim_k * elem_size(k_cache->type);
     const size_t v_off = (size_t)kv_head * attn->head_dim_v * elem_size(v_cache->type);
     const int32_t n = pos - lo + 1;
-    for (int32_t j = 0; j < n; j++) {
-        const int64_t cell = ct_kv_view_cell(view, lo + j);
-        const uint8_t *k = (const uint8_t *)k_cache->data + (size_t)cell * k_cache->row_bytes + k_off;
-        scores[j] = attn->scale * dot_row(k, k_cache->type, q, attn->head_dim_k);
+    enum { CHUNK = 64 }; /* positions per pass: their row pointers stay on the stack */
+    const uint8_t *rows[CHUNK];
+    for (int32_t j0 = 0; j0 < n; j0 += CHUNK) {
+        const int32_t m = n - j0 < CHUNK ? n - j0 : CHUNK;
+        visible_rows(k_cache, view, lo + j0, lo + j0 + m - 1, k_off, rows);
+        for (int32_t j = 0; j < m; j++) scores[j0 + j] = attn->scale * dot_row(rows[j], k_cache->type, q, attn->head_dim_k);
     }
     ct_cpu_softmax(scores, n);
-    memset(out, 0, (size_t)attn->head_dim_v * sizeof(float));
-    for (int32_t j = 0; j < n; j++) {
-        const int64_t cell = ct_kv_view_cell(view, lo + j);
-        const uint8_t *v = (const uint8_t *)v_cache->data + (size_t)cell * v_cache->row_bytes + v_off;
-        axpy_row(out, scores[j], v, v_cache->type, attn->head_dim_v);
+    const int64_t hv = attn->head_dim_v;
+    memset(out, 0, (size_t)hv * sizeof(float));
+    for (int32_t j0 = 0; j0 < n; j0 += CHUNK) {
+        const int32_t m = n - j0 < CHUNK ? n - j0 : CHUNK;
+        visible_rows(v_cache, view, lo + j0, lo + j0 + m - 1, v_off, rows);
+        int64_t d0 = 0;
+        /* 64 output values at a time in eight registers across the chunk's positions */
+        for (; d0 + 64 <= hv; d0 += 64) {
+            __m256 acc[8];
+            for (int u = 0; u < 8; u++) acc[u] = _mm256_loadu_ps(out + d0 + 8 * u);
+            for (int32_t j = 0; j < m; j++) {
+                const __m256 p = _mm256_set1_ps(scores[j0 + j]);
+                for (int u = 0; u < 8; u++) acc[u] = _mm256_fmadd_ps(p, load8(rows[j], v_cache->type, d0 + 8 * u), acc[u]);
+            }
+            for (int u = 0; u < 8; u++) _mm256_storeu_ps(out + d0 + 8 * u, acc[u]);
+        }
+        if (d0 < hv) {
+            for (int32_t j = 0; j < m; j++) {
+                const uint8_t *row = rows[j] + (size_t)d0 * elem_size(v_cache->type);
+                axpy_row(out + d0, scores[j0 + j], row, v_cache->type, hv - d0);
+            }
+        }
     }
 }
 
