@@ -1,10 +1,12 @@
 /* ct_cpu_attention_head with AVX2 + FMA + F16C: the same computation as the reference in
  * ops_attention.c (scores, softmax, weighted sum of values), with the key and value rows
- * converted from F16 eight at a time (vcvtph2ps) instead of one table lookup per element.
+ * converted from F16 eight at a time (vcvtph2ps) instead of one table lookup per element,
+ * and the softmax's exponentials eight at a time by a polynomial (exp_nonpositive).
  * Sums are reassociated (8 lanes), so results differ from the reference by float32
  * rounding only. Used by the fast path on CPUs with AVX2 (backend_cpu.c). */
 #include "backend/cpu/ops_cpu.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -53,6 +55,59 @@ AVX2_TARGET static void axpy_row(float *y, float a, const void *row, uint32_t ty
     for (; i < n; i++) y[i] += a * load1(row, type, i);
 }
 
+/* exp(x) for x <= 0 (softmax after subtracting the max): x = n ln2 + r with |r| <= ln2/2,
+ * exp(r) by its Taylor polynomial to r^7 (truncation < 1e-8 relative), times 2^n built in
+ * the exponent bits. Inputs below -87 give exp(-87) ~ 1.6e-38 instead of smaller values
+ * (an absolute error far below float resolution of the sum they join). */
+AVX2_TARGET static inline __m256 exp_nonpositive(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860682030941723e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* ct_cpu_softmax, eight lanes at a time */
+AVX2_TARGET static void softmax_avx2(float *x, int32_t n) {
+    float mx = x[0];
+    int32_t i = 0;
+    if (n >= 8) {
+        __m256 m = _mm256_loadu_ps(x);
+        for (i = 8; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        mx = _mm_cvtss_f32(h);
+    }
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 vmx = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    double sum = hsum8(acc);
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
+    for (; i < n; i++) x[i] *= inv;
+}
+
 static size_t elem_size(uint32_t type) { return type == CT_TYPE_F32 ? 4 : 2; }
 
 /* The cache row of each visible position, walking the view block by block (one division
@@ -81,7 +136,7 @@ AVX2_TARGET void ct_cpu_attention_head_avx2(float *out, const float *q, const ct
         visible_rows(k_cache, view, lo + j0, lo + j0 + m - 1, k_off, rows);
         for (int32_t j = 0; j < m; j++) scores[j0 + j] = attn->scale * dot_row(rows[j], k_cache->type, q, attn->head_dim_k);
     }
-    ct_cpu_softmax(scores, n);
+    softmax_avx2(scores, n);
     const int64_t hv = attn->head_dim_v;
     memset(out, 0, (size_t)hv * sizeof(float));
     for (int32_t j0 = 0; j0 < n; j0 += CHUNK) {
