@@ -81,7 +81,8 @@ static ct_status grow_act(cpu_state *s, int64_t n_tokens) {
     if (!s->qk || s->max_row <= 0) return CT_OK;
     size_t row = ct_cpu_act_row_bytes(CT_TYPE_F32, s->max_row);
     if (n_tokens < 1) n_tokens = 1;
-    if ((uint64_t)n_tokens > SIZE_MAX / row) return ct_fail(CT_ERR_OUT_OF_MEMORY, "cpu backend: %lld activation rows", (long long)n_tokens);
+    if ((uint64_t)n_tokens > SIZE_MAX / row)
+        return ct_fail(CT_ERR_OUT_OF_MEMORY, "cpu backend: %lld activation rows of %zu bytes", (long long)n_tokens, row);
     size_t need = row * (size_t)n_tokens;
     if (need <= s->act_cap) return CT_OK;
     uint8_t *p = ct_alloc_aligned(need, "cpu backend quantized activations");
@@ -96,12 +97,14 @@ static ct_status cpu_reserve(ct_backend *be, int64_t max_row, int64_t max_ctx) {
     cpu_state *s = state_of(be);
     if (max_row > s->max_row) {
         CT_TRY(grow_scratch(s->row_scratch, s->n_threads, max_row * CT_CPU_MATMUL_TILE, "cpu backend row scratch"));
+        /* as many tokens as before (at least one, for decode) in rows of the new length;
+         * begin() grows it to the longest batch seen (the first prompt allocates) */
+        int64_t tokens = s->max_row > 0 ? (int64_t)(s->act_cap / ct_cpu_act_row_bytes(CT_TYPE_F32, s->max_row)) : 1;
         s->max_row = max_row;
-        /* one token now (decode); begin() grows it to each batch's token count */
         s->act_cap = 0;
         ct_free_aligned(s->act);
         s->act = NULL;
-        CT_TRY(grow_act(s, 1));
+        CT_TRY(grow_act(s, tokens));
     }
     if (max_ctx > s->max_ctx) {
         CT_TRY(grow_scratch(s->score_scratch, s->n_threads, max_ctx, "cpu backend attention scratch"));
