@@ -413,7 +413,13 @@ ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
     s->score_scratch = ct_calloc_array((size_t)s->n_threads, sizeof(float *), "cpu backend scratch");
     ct_status st = (s->row_scratch && s->score_scratch) ? CT_OK : CT_ERR_OUT_OF_MEMORY;
     const char *level = getenv("CTORCH_CPU_LEVEL");
-    if (st == CT_OK && !(level && strcasecmp(level, "reference") == 0)) st = ct_qkernels_select(&s->qk);
+    bool reference = level && strcasecmp(level, "reference") == 0;
+    ct_cpu_level parsed;
+    if (st == CT_OK && level && *level && !reference && ct_cpu_level_parse(level, &parsed) != CT_OK)
+        st = ct_fail(CT_ERR_INVALID_ARGUMENT,
+                     "environment variable CTORCH_CPU_LEVEL: unknown value '%s' (expected reference, scalar, avx2, "
+                     "avx512 or avx512vnni)", level);
+    if (st == CT_OK && !reference) st = ct_qkernels_select(&s->qk);
     s->attention_head = s->qk && ct_qkernels_level(s->qk) >= CT_CPU_AVX2 ? ct_cpu_attention_head_avx2
                                                                           : ct_cpu_attention_head;
     if (st == CT_OK) st = ct_threadpool_create(s->n_threads, &s->pool);
