@@ -12,6 +12,17 @@
 
 #define DEFAULT_N_PREDICT 256
 
+const char *cli_split_flag(const char *arg, char *name, size_t name_size) {
+    const char *eq = arg[0] == '-' && arg[1] == '-' ? strchr(arg, '=') : NULL;
+    if (eq && (size_t)(eq - arg) < name_size) {
+        memcpy(name, arg, (size_t)(eq - arg));
+        name[eq - arg] = '\0';
+        return eq + 1;
+    }
+    snprintf(name, name_size, "%s", arg);
+    return NULL;
+}
+
 double cli_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -179,15 +190,7 @@ int cli_parse_args(int argc, char **argv, cli_mode mode, cli_args *a) {
         }
         /* --flag=value */
         char name[64];
-        const char *inline_value = NULL;
-        const char *eq = arg[0] == '-' && arg[1] == '-' ? strchr(arg, '=') : NULL;
-        if (eq && (size_t)(eq - arg) < sizeof name) {
-            memcpy(name, arg, (size_t)(eq - arg));
-            name[eq - arg] = '\0';
-            inline_value = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", arg);
-        }
+        const char *inline_value = cli_split_flag(arg, name, sizeof name);
         const flag_spec *f = NULL;
         for (size_t k = 0; k < N_FLAGS && !f; k++)
             if ((flags[k].short_name && !strcmp(name, flags[k].short_name)) || !strcmp(name, flags[k].long_name))

@@ -35,6 +35,10 @@ int cli_parse_args(int argc, char **argv, cli_mode mode, cli_args *args);
 
 void cli_print_usage(FILE *out, cli_mode mode);
 
+/* Split "--name=value": copies the flag name into name (truncated to name_size) and returns
+ * the inline value, or NULL when arg has no "=value" part (name is then all of arg). */
+const char *cli_split_flag(const char *arg, char *name, size_t name_size);
+
 /* Milliseconds on a monotonic clock. */
 double cli_now_ms(void);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/bench.h"
 #include "core/status.h"
 
@@ -127,15 +128,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o) {
             continue;
         }
         char name[32];
-        const char *inline_value = NULL;
-        const char *eq = arg[0] == '-' && arg[1] == '-' ? strchr(arg, '=') : NULL;
-        if (eq && (size_t)(eq - arg) < sizeof name) {
-            memcpy(name, arg, (size_t)(eq - arg));
-            name[eq - arg] = '\0';
-            inline_value = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", arg);
-        }
+        const char *inline_value = cli_split_flag(arg, name, sizeof name);
         const char *v;
         int rc = 0;
         if (is_flag(name, "-m", "--model")) {
