@@ -55,26 +55,10 @@ static const golden_case cases[] = {
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
-static char *read_file(const char *path, size_t *len_out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    if (len_out) *len_out = len;
-    return buf;
-}
-
 static char *read_golden(const char *name, const char *suffix, size_t *len) {
     char path[512];
     snprintf(path, sizeof path, GOLDEN_DIR "%s%s", name, suffix);
-    char *text = read_file(path, len);
+    char *text = ct_test_read_file(path, len);
     CHECK_MSG(text != NULL, "cannot read %s", path);
     return text;
 }

@@ -83,25 +83,9 @@ static void build(gguf_writer *w) {
     CHECK_OK(gguf_writer_add_tensor(w, "blk.0.q8_0", CT_TYPE_Q8_0, 2, (uint64_t[]){64, 2}, q8_data));
 }
 
-static uint8_t *read_file(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && n > 0 && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *size = n > 0 ? (size_t)n : 0;
-    return buf;
-}
-
 static void compare_bytes(const char *ours_path) {
     size_t n_py = 0, n_ours = 0;
-    uint8_t *py = read_file(GOLDEN, &n_py), *ours = read_file(ours_path, &n_ours);
+    uint8_t *py = ct_test_read_file(GOLDEN, &n_py), *ours = ct_test_read_file(ours_path, &n_ours);
     CHECK_MSG(py != NULL, "cannot read %s", GOLDEN);
     CHECK(ours != NULL);
     if (py && ours) {

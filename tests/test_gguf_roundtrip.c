@@ -413,25 +413,9 @@ static void check_tensors(const gguf_file *f) {
 }
 
 /* ---- helpers -------------------------------------------------------------------- */
-static uint8_t *read_file(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && n > 0 && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    *size = (size_t)(n > 0 ? n : 0);
-    return buf;
-}
-
 static bool files_equal(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    uint8_t *da = read_file(a, &na), *db = read_file(b, &nb);
+    uint8_t *da = ct_test_read_file(a, &na), *db = ct_test_read_file(b, &nb);
     bool same = da && db && na == nb && memcmp(da, db, na) == 0;
     free(da);
     free(db);

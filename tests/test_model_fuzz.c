@@ -15,27 +15,11 @@
 
 #define N_CASES 300
 
-static unsigned char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = len > 0 ? malloc((size_t)len) : NULL;
-    if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
-}
-
 int main(void) {
     ct_log_set_level(CT_LOG_QUIET);
     const char *src = CT_SOURCE_DIR "/tests/golden/layers/qwen2_q4_0.gguf";
     size_t n;
-    unsigned char *orig = read_all(src, &n);
+    unsigned char *orig = ct_test_read_file(src, &n);
     CHECK_MSG(orig != NULL, "cannot read %s", src);
     if (!orig) return ct_test_finish("test_model_fuzz");
     char path[] = "/tmp/ctorch_fuzz_XXXXXX";

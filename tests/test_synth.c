@@ -40,22 +40,6 @@ static int run_ctorch(const char *args) {
     return rc == -1 ? -1 : (rc >> 8) & 0xff;
 }
 
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = buf ? (size_t)n : 0;
-    return buf;
-}
-
 typedef struct stats {
     double mean, std, max_abs;
     uint64_t non_finite;
@@ -461,7 +445,7 @@ static void test_custom_model_roundtrip(void) {
     CHECK(run_ctorch(args) == 0);
 
     size_t na, nb, nc;
-    unsigned char *da = read_all(a, &na), *db = read_all(b, &nb), *dc = read_all(c, &nc);
+    unsigned char *da = ct_test_read_file(a, &na), *db = ct_test_read_file(b, &nb), *dc = ct_test_read_file(c, &nc);
     CHECK(da && db && dc);
     if (da && db && dc) {
         CHECK_MSG(na == nb && memcmp(da, db, na) == 0, "1 and 3 threads give different files");

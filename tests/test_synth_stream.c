@@ -13,22 +13,6 @@
 
 #define N_TENSORS 3
 
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = buf ? (size_t)n : 0;
-    return buf;
-}
-
 /* Three F32 tensors of 37, 1000 and 5 elements (sizes that are not multiples of the
  * alignment, so the padding between pieces' tensors is exercised), random contents. */
 static float data[N_TENSORS][1000];
@@ -78,7 +62,7 @@ int main(void) {
     gguf_writer_free(w);
 
     size_t na, nb;
-    unsigned char *a = read_all(whole, &na), *b = read_all(parts, &nb);
+    unsigned char *a = ct_test_read_file(whole, &na), *b = ct_test_read_file(parts, &nb);
     CHECK_MSG(a && b && na == nb && memcmp(a, b, na) == 0, "pieces give a different file (%zu vs %zu bytes)", na, nb);
     free(a);
     free(b);

@@ -20,8 +20,8 @@
 static int check_set(const ct_tokenizer *tok, const char *label, const char *inp_path, const char *out_path,
                      unsigned flags, int *n_cases) {
     size_t inp_len, out_len;
-    char *inp = tt_read_file(inp_path, &inp_len);
-    char *out = tt_read_file(out_path, &out_len);
+    char *inp = ct_test_read_file(inp_path, &inp_len);
+    char *out = ct_test_read_file(out_path, &out_len);
     CHECK_MSG(inp && out, "cannot read %s / %s", inp_path, out_path);
     *n_cases = 0;
     if (!inp || !out) {

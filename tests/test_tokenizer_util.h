@@ -1,4 +1,5 @@
-/* Helpers for the tokenizer tests: reading files and the llama.cpp vector format. */
+/* Helpers for the tokenizer tests: the llama.cpp vector format (files are read with
+ * ct_test_read_file from test_util.h). */
 #ifndef CT_TEST_TOKENIZER_UTIL_H
 #define CT_TEST_TOKENIZER_UTIL_H
 
@@ -6,33 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Whole file into a malloc'd NUL-terminated buffer; NULL when unreadable. */
-static char *tt_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (!buf) break;
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) break;
-        cap *= 2;
-        char *grown = realloc(buf, cap + 1);
-        if (!grown) {
-            free(buf);
-            buf = NULL;
-        }
-        buf = grown;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
 
 /* A test case: input text and expected ids. */
 typedef struct tt_case {

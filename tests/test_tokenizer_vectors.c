@@ -16,8 +16,8 @@ static int run_vocab(const char *dir, const char *name) {
     snprintf(inp_path, sizeof inp_path, "%s.inp", path);
     snprintf(out_path, sizeof out_path, "%s.out", path);
     size_t inp_len, out_len;
-    char *inp = tt_read_file(inp_path, &inp_len);
-    char *out = tt_read_file(out_path, &out_len);
+    char *inp = ct_test_read_file(inp_path, &inp_len);
+    char *out = ct_test_read_file(out_path, &out_len);
     if (!inp || !out) {
         free(inp);
         free(out);

@@ -78,6 +78,32 @@ static inline const char *ct_test_env_or(const char *var, const char *fallback) 
 #define CT_TEST_SHARED_DIR ct_test_env_or("CTORCH_SHARED_DIR", CT_SOURCE_DIR "/../shared")
 #define CT_TEST_MODELS_DIR ct_test_env_or("CTORCH_MODELS_DIR", CT_SOURCE_DIR "/models")
 
+/* The whole file at path in a malloc'd buffer with a NUL after its *size bytes (so text
+ * files are C strings); NULL (and *size 0) when it cannot be read. Free with free(). */
+static inline void *ct_test_read_file(const char *path, size_t *size) {
+    if (size) *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *grown = realloc(buf, (cap *= 2) + 1);
+        if (!grown) free(buf);
+        buf = grown;
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf || failed) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (size) *size = n;
+    return buf;
+}
+
 /* Deterministic random numbers for tests (xorshift64*), never zeros by accident. */
 typedef struct { unsigned long long s; } ct_test_rng;
 static inline unsigned long long ct_test_rng_next(ct_test_rng *r) {
