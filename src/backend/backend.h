@@ -23,6 +23,10 @@
 #include "core/status.h"
 #include "quant/blocks.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_tensor {
     void *data;        /* backend memory (host memory or the mmap on the CPU); model code never dereferences it */
     uint32_t type;     /* ct_type */
@@ -151,5 +155,9 @@ static inline ct_tensor ct_tensor_heads(ct_tensor t, int64_t head_dim) {
     t.row_bytes = (size_t)head_dim * sizeof(float);
     return t;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,10 @@
 
 #include "ctorch.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(__GNUC__)
 #define CT_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
 #else
@@ -28,5 +32,9 @@ void ct_clear_error(void);
         if (ct_try_status_ != CT_OK)        \
             return ct_try_status_;          \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,40 @@
+/* The row-wise and element-wise ops on the GPU: norms, rope, activations, residual add,
+ * scale, learned positions and the gather of output rows. Each launch goes on `stream`;
+ * tensors are F32 rows in device memory unless said otherwise. */
+#ifndef CT_BACKEND_CUDA_CUDA_ELEMENTWISE_H
+#define CT_BACKEND_CUDA_CUDA_ELEMENTWISE_H
+
+#include <cuda_runtime_api.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_batch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Same meaning as the ct_backend ops of the same names (backend/backend.h). */
+cudaError_t ct_cuda_rmsnorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
+                            float eps);
+cudaError_t ct_cuda_layernorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
+                              const ct_tensor *weight, const ct_tensor *bias, float eps);
+/* positions from batch->pos; x is [n_tokens rows][n_heads * head_dim] or already split into heads
+ * (rows = n_tokens * n_heads); rows map to tokens by row / (x->ne1 / batch->n_tokens). */
+cudaError_t ct_cuda_rope(cudaStream_t stream, const ct_cuda_batch *batch, const ct_tensor *x, const ct_rope *rope);
+cudaError_t ct_cuda_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *a, const ct_tensor *b);
+cudaError_t ct_cuda_scale(cudaStream_t stream, const ct_tensor *x, float s);
+cudaError_t ct_cuda_gelu(cudaStream_t stream, const ct_tensor *x);
+cudaError_t ct_cuda_swiglu(cudaStream_t stream, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up);
+cudaError_t ct_cuda_geglu(cudaStream_t stream, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up);
+/* x[t] += table[pos[t]] (table F32 or F16) */
+cudaError_t ct_cuda_add_positions(cudaStream_t stream, const ct_cuda_batch *batch, const ct_tensor *x,
+                                  const ct_tensor *table);
+/* out[i] = in[out_rows[first + i]] for i < out->ne1 */
+cudaError_t ct_cuda_gather_outputs(cudaStream_t stream, const ct_cuda_batch *batch, const ct_tensor *out,
+                                   const ct_tensor *in, int32_t first);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,57 @@
+/* Quantized matmuls and row lookups on the GPU: weights stay in their GGUF block types (or a
+ * layout repacked once at upload) and are dequantized inside the kernels.
+ *
+ *   small batches (decode): a GEMV kernel per type that reads each weight byte once with wide
+ *                           coalesced loads and keeps F32 activations;
+ *   larger batches (prefill): weights dequantized to F16 tiles and multiplied on the tensor
+ *                           cores (cuBLAS, or a kernel of ours where it is faster).
+ *
+ * All launches go on the stream given at create; nothing here synchronizes. */
+#ifndef CT_BACKEND_CUDA_CUDA_MATMUL_H
+#define CT_BACKEND_CUDA_CUDA_MATMUL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_cuda_matmul ct_cuda_matmul;
+
+/* Which weight types the kernels take (load_weight refuses the others by name). */
+bool ct_cuda_matmul_type_supported(uint32_t type);
+
+/* Bytes a weight occupies on the device once uploaded (== the GGUF bytes unless repacked). */
+size_t ct_cuda_weight_device_bytes(const ct_tensor *w);
+/* Upload w (host data, GGUF layout) into dev (ct_cuda_weight_device_bytes bytes), repacking
+ * if the kernels want another layout; synchronous. */
+ct_status ct_cuda_weight_upload(const ct_tensor *w, void *dev);
+
+ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul **out);
+void ct_cuda_matmul_destroy(ct_cuda_matmul *mm);
+/* Scratch for batches of up to max_tokens rows whose rows have up to max_row elements. */
+ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_tokens, int64_t max_row);
+/* True when matmul() over n_tokens rows launches only kernels (no cuBLAS, no host work), so
+ * the core may capture it in a CUDA graph. */
+bool ct_cuda_matmul_graph_safe(int64_t n_tokens);
+
+/* out[t] = W in[t] (+ bias), as the backend op (all pointers device memory; w as uploaded).
+ * Returns the launch error, cudaSuccess when enqueued. */
+cudaError_t ct_cuda_matmul(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                           const ct_tensor *in);
+
+/* out[t] = F32 row rows[t] of table (any supported type), rows a device array of n ids;
+ * used for the embedding lookup. */
+cudaError_t ct_cuda_get_rows(cudaStream_t stream, const ct_tensor *out, const ct_tensor *table,
+                             const int32_t *rows, int32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
