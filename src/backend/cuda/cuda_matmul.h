@@ -42,8 +42,8 @@ bool ct_cuda_matmul_graph_safe(int64_t n_tokens);
 
 /* out[t] = W in[t] (+ bias), as the backend op (all pointers device memory; w as uploaded).
  * Returns the launch error, cudaSuccess when enqueued. */
-cudaError_t ct_cuda_matmul(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
-                           const ct_tensor *in);
+cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                               const ct_tensor *in);
 
 /* out[t] = F32 row rows[t] of table (any supported type), rows a device array of n ids;
  * used for the embedding lookup. */
