@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build, test and benchmark the CUDA backend on the GPU machine, in one call of the device
+# tool (run from the repository root; logs under $OUT, a short table printed last):
+#
+#   bash scripts/device_check.sh [build|test|bench|all] [extra ctest regex]
+#
+# The machine has CUDA, CMake and ninja but not libpcre2/jansson/pkg-config: their Debian
+# packages travel in .devdeps/ (scripts/device_deps.sh puts them there) and are unpacked
+# under /tmp. Real models cut to a few layers (scripts/cut_layers.py) travel there too.
+set -uo pipefail
+mode=${1:-all}
+extra=${2:-}
+OUT=${OUT:-/tmp/ctorch-device-out}
+mkdir -p "$OUT"
+root=$(pwd)
+summary="$OUT/summary.txt"
+: >"$summary"
+note() { echo "$*" | tee -a "$summary"; }
+
+# ---- dependencies ----------------------------------------------------------------------
+if ! pkg-config --exists libpcre2-8 jansson 2>/dev/null; then
+    deps=/tmp/ctorch-deps
+    mkdir -p "$deps"
+    for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
+    sed -i "s|^prefix=/usr|prefix=$deps/usr|" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
+    export PATH="$deps/usr/bin:$PATH"
+    export PKG_CONFIG_PATH="$deps/usr/lib/x86_64-linux-gnu/pkgconfig"
+    export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+fi
+nvidia-smi --query-gpu=name,memory.total,memory.used,clocks.sm,clocks.mem --format=csv >"$OUT/gpu.txt" 2>&1
+note "gpu: $(tail -1 "$OUT/gpu.txt")"
+
+# ---- build -------------------------------------------------------------------------------
+build=/tmp/ctorch-build
+t0=$(date +%s)
+if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTORCH_CUDA=ON -DCTORCH_WERROR=ON \
+    >"$OUT/configure.log" 2>&1; then
+    tail -30 "$OUT/configure.log"
+    note "configure FAILED"
+    exit 1
+fi
+if ! cmake --build "$build" -j 16 >"$OUT/build.log" 2>&1; then
+    grep -E "error|Error" "$OUT/build.log" | head -40
+    note "build FAILED"
+    exit 1
+fi
+note "build: $(( $(date +%s) - t0 )) s"
+[ "$mode" = build ] && { cat "$summary"; exit 0; }
+
+# ---- tests ---------------------------------------------------------------------------------
+if [ "$mode" = test ] || [ "$mode" = all ]; then
+    models=$(ls "$root"/.devdeps/*.gguf 2>/dev/null | tr '\n' ':')
+    export CTORCH_CUDA_TEST_MODELS="${models%:}"
+    regex="cuda${extra:+|$extra}"
+    (cd "$build" && timeout 400 ctest -R "$regex" --output-on-failure --timeout 240) >"$OUT/ctest.log" 2>&1
+    grep -E "tests passed|Passed|Failed|Skipped|\*\*\*" "$OUT/ctest.log" | tee -a "$summary"
+    grep -E "relative error|worst|FAIL|CHECK" "$OUT/ctest.log" | head -40
+fi
+
+# ---- benchmarks -----------------------------------------------------------------------------
+if [ "$mode" = bench ] || [ "$mode" = all ]; then
+    ct="$build/ctorch"
+    for t in q4_k_m q4_0; do
+        [ -f /tmp/llama2-7b-$t.gguf ] || "$ct" synth --preset llama2-7b --type $t -o /tmp/llama2-7b-$t.gguf \
+            >"$OUT/synth-$t.log" 2>&1 || { tail -3 "$OUT/synth-$t.log"; note "synth $t FAILED"; }
+    done
+    for b in "$build"/bench_cuda_*; do
+        [ -x "$b" ] || continue
+        timeout 120 "$b" >"$OUT/$(basename "$b").txt" 2>&1 || note "$(basename "$b") exit $?"
+    done
+    timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -m /tmp/llama2-7b-q4_0.gguf \
+        -p 512 -n 128 -r 3 >"$OUT/bench.md" 2>"$OUT/bench.err" || { tail -5 "$OUT/bench.err"; note "bench FAILED"; }
+    cat "$OUT/bench.md" | tee -a "$summary"
+fi
+echo "=============== summary"
+cat "$summary"
