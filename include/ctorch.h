@@ -42,7 +42,7 @@ typedef int32_t ct_token;
 typedef struct ct_model ct_model;
 
 typedef struct ct_model_params {
-    const char *backend; /* "cpu" (NULL means "cpu") */
+    const char *backend; /* "cpu" or "cuda" (NULL means "cpu") */
     int32_t n_threads;   /* CPU threads; <= 0: one per online core */
 } ct_model_params;
 

@@ -49,7 +49,7 @@ void cli_print_usage(FILE *out, cli_mode mode) {
                      "  --template NAME         chat template instead of the model's: chatml, llama2, llama3,\n"
                      "                          gemma, phi3\n"
                      "  -n, --max-tokens N      at most N tokens per reply (default 256)\n");
-    fprintf(out, "  --backend NAME          cpu (default)\n"
+    fprintf(out, "  --backend NAME          cpu (default) or cuda (the whole model on the GPU)\n"
                  "  -t, --threads N         CPU threads (default: one per core)\n"
                  "  -c, --ctx-size N        context size in tokens (default: the model's, at most 4096)\n"
                  "  --kv-type f16|f32       KV cache element type (default f16)\n"
