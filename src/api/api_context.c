@@ -36,6 +36,11 @@ static ct_status resolve_params(const ct_model *m, ct_context_params *p) {
 }
 
 ct_status ct_context_create(ct_model *model, const ct_context_params *params, ct_context **out) {
+    return ct_context_create_paged(model, params, 0, 0, out);
+}
+
+ct_status ct_context_create_paged(ct_model *model, const ct_context_params *params, int32_t kv_block_size,
+                                  int32_t kv_blocks, ct_context **out) {
     *out = NULL;
     ct_context_params p = params ? *params : ct_context_params_default();
     CT_TRY(resolve_params(model, &p));
@@ -46,7 +51,7 @@ ct_status ct_context_create(ct_model *model, const ct_context_params *params, ct
     ctx->n_batch = p.n_batch;
     ctx->n_seq = p.n_seq;
     ct_status st = ct_kv_cache_init(&ctx->kv, model->be, &model->hp, p.n_ctx, p.n_seq,
-                                    p.kv_type == CT_KV_F32 ? CT_TYPE_F32 : CT_TYPE_F16);
+                                    p.kv_type == CT_KV_F32 ? CT_TYPE_F32 : CT_TYPE_F16, kv_block_size, kv_blocks);
     if (st == CT_OK) st = ct_forward_state_init(&ctx->fs, model, &ctx->kv, p.n_batch);
     if (st == CT_OK) st = ct_batch_plan_init(&ctx->plan, p.n_batch, p.n_seq);
     if (st == CT_OK) st = ct_batch_init(&ctx->eval_batch, p.n_batch);
@@ -88,6 +93,7 @@ ct_status ct_decode(ct_context *ctx, const ct_batch *batch) {
     if (!batch) return ct_fail(CT_ERR_INVALID_ARGUMENT, "batch: missing");
     CT_TRY(ct_batch_plan_build(&ctx->plan, &ctx->kv, ctx->model->hp.n_vocab, batch));
     CT_TRY(reserve_logits(ctx, ctx->plan.fb.n_out));
+    ctx->model->be->batch_invariant = ctx->batch_invariant; /* the backend is shared by the model's contexts */
     CT_TRY(ct_forward(ctx->model, &ctx->fs, &ctx->plan.fb, ctx->logits));
     ct_batch_plan_commit(&ctx->plan, &ctx->kv);
     ctx->have_logits = true;
@@ -134,6 +140,8 @@ ct_status ct_seq_truncate(ct_context *ctx, int32_t seq_id, int32_t len) {
     ct_kv_cache_truncate(&ctx->kv, seq_id, len);
     return CT_OK;
 }
+
+void ct_context_set_batch_invariant(ct_context *ctx, bool on) { ctx->batch_invariant = on; }
 
 void ct_context_set_layer_hook(ct_context *ctx, ct_layer_hook hook, void *user) {
     ctx->fs.hook = hook;

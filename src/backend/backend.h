@@ -87,6 +87,12 @@ typedef struct ct_backend ct_backend;
 struct ct_backend {
     const char *name;
     void *impl; /* backend-private state */
+    /* Batch invariance (the engine's --deterministic), set by the caller before begin():
+     * compute each token's rows with the same reduction order whatever the number and kind
+     * of the other tokens in the batch (e.g. no matrix-vector vs matrix-matrix kernel choice
+     * by token count), so a sequence's results are bit-identical however it is batched. A
+     * backend that cannot must fail begin() with CT_ERR_UNSUPPORTED while it is set. */
+    bool batch_invariant;
 
     /* ---- lifetime and memory (may fail) ---- */
     void (*destroy)(ct_backend *be);

@@ -35,7 +35,20 @@ void ct_batch_plan_free(ct_batch_plan *plan) {
     memset(plan, 0, sizeof *plan);
 }
 
-ct_status ct_batch_plan_build(ct_batch_plan *plan, const ct_kv_cache *kv, int32_t n_vocab, const ct_batch *batch) {
+/* Give every sequence of the batch the blocks for its positions, all or none. */
+static ct_status grow_sequences(const ct_batch_plan *plan, ct_kv_cache *kv) {
+    int32_t need = 0;
+    for (int32_t s = 0; s < kv->n_seq; s++)
+        if (plan->seq_next[s] > kv->seq_len[s]) need += ct_kv_cache_blocks_needed(kv, s, plan->seq_next[s]);
+    if (need > ct_kv_cache_n_free(kv))
+        return ct_fail(CT_ERR_RANGE, "KV cache full: the batch needs %d more block(s) of %d cells but %d of %d are free",
+                       (int)need, (int)kv->block_size, (int)ct_kv_cache_n_free(kv), (int)kv->n_blocks);
+    for (int32_t s = 0; s < kv->n_seq; s++)
+        if (plan->seq_next[s] > kv->seq_len[s]) CT_TRY(ct_kv_cache_grow(kv, s, plan->seq_next[s]));
+    return CT_OK;
+}
+
+ct_status ct_batch_plan_build(ct_batch_plan *plan, ct_kv_cache *kv, int32_t n_vocab, const ct_batch *batch) {
     int32_t n = batch->n_tokens;
     plan->fb.n_tokens = 0;
     plan->fb.n_out = 0;
@@ -63,13 +76,14 @@ ct_status ct_batch_plan_build(ct_batch_plan *plan, const ct_kv_cache *kv, int32_
         plan->token[i] = tok;
         plan->pos[i] = pos;
         plan->seq[i] = seq;
-        plan->cell[i] = ct_kv_view_cell(&kv->views[seq], pos);
         plan->out_index[i] = -1;
         if (batch->logits[i]) {
             plan->out_index[i] = n_out;
             plan->out_rows[n_out++] = i;
         }
     }
+    CT_TRY(grow_sequences(plan, kv));
+    for (int32_t i = 0; i < n; i++) plan->cell[i] = ct_kv_view_cell(&kv->views[plan->seq[i]], plan->pos[i]);
     plan->fb = (ct_forward_batch){.n_tokens = n,
                                   .token = plan->token,
                                   .pos = plan->pos,
