@@ -10,7 +10,14 @@
  *                    (the definition of correctness; no activation rounding).
  * CTORCH_CPU_LEVEL=reference selects the reference path; scalar|avx2|avx512|avx512vnni force
  * a kernel level of the fast path (see ct_qkernels_select). Attention runs its AVX2 version
- * (same math, f16 converted 8 at a time) at the avx2 level and above, the reference below. */
+ * (same math, f16 converted 8 at a time) at the avx2 level and above, the reference below.
+ *
+ * Batch invariance (ct_backend.batch_invariant, the engine's --deterministic): the only
+ * op whose per-token arithmetic depends on the batch is the fast matmul, whose kernels take a
+ * matrix-vector path below 4 tokens and matrix-matrix tiles (K summed in chunks) above; under
+ * the flag every call takes the tiles. Everything else is already per row (norms, rope,
+ * quantization of a row, attention per (token, head)), and threads split weight rows, never
+ * a row's reduction. */
 #include "backend/cpu/backend_cpu.h"
 
 #include <stdlib.h>
@@ -187,6 +194,7 @@ typedef struct {
     const ct_tensor *out, *w, *bias, *in;
     size_t act_bytes;
     int64_t t0, n_tokens;
+    bool invariant; /* the batch asked for batch invariance */
 } qmatmul_job;
 
 static void quantize_task(void *arg, int64_t t0, int64_t t1, int thread) {
@@ -200,8 +208,12 @@ static void quantize_task(void *arg, int64_t t0, int64_t t1, int thread) {
 static void qmatmul_task(void *arg, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     qmatmul_job *j = arg;
-    ct_cpu_qmatmul(j->s->qk, j->w, j->s->act, j->n_tokens, row_ptr(j->out, j->t0), j->out->row_bytes / sizeof(float),
-                   r0, r1);
+    if (j->invariant)
+        ct_cpu_qmatmul_invariant(j->s->qk, j->w, j->s->act, j->n_tokens, row_ptr(j->out, j->t0),
+                                 j->out->row_bytes / sizeof(float), r0, r1);
+    else
+        ct_cpu_qmatmul(j->s->qk, j->w, j->s->act, j->n_tokens, row_ptr(j->out, j->t0),
+                       j->out->row_bytes / sizeof(float), r0, r1);
     if (!j->bias) return;
     const float *b = j->bias->data;
     for (int64_t t = 0; t < j->n_tokens; t++) {
@@ -222,7 +234,8 @@ static void cpu_matmul(ct_backend *be, const ct_tensor *out, const ct_tensor *w,
     /* a batch longer than begin() provided for (an op called outside begin/end) runs in
      * chunks of tokens, each reading the weights once */
     for (int64_t t0 = 0; t0 < out->ne1; t0 += cap) {
-        qmatmul_job j = {s, out, w, bias, in, act_bytes, t0, out->ne1 - t0 < cap ? out->ne1 - t0 : cap};
+        qmatmul_job j = {s, out, w, bias, in, act_bytes, t0, out->ne1 - t0 < cap ? out->ne1 - t0 : cap,
+                         be->batch_invariant};
         if (j.n_tokens < CT_CPU_PARALLEL_QUANTIZE_TOKENS) quantize_task(&j, 0, j.n_tokens, 0);
         else ct_threadpool_run(s->pool, j.n_tokens, 1, quantize_task, &j);
         ct_threadpool_run(s->pool, w->ne1, CT_CPU_QMATMUL_GRAIN, qmatmul_task, &j);

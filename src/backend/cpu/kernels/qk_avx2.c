@@ -182,8 +182,8 @@ Y_INLINE void y_gemm32_rows(const int type, const int R, const uint8_t *w, size_
 }
 
 Y_INLINE void y_matmul32(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
-    if (nt < Y_GEMM_MIN_T) {
+                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    if (nt < Y_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             int64_t r = r0;
             for (; r + Y_R <= r1; r += Y_R)
@@ -422,8 +422,8 @@ Y_INLINE void y_gemm256_rows(const int type, const int R, const uint8_t *w, size
 }
 
 Y_INLINE void y_matmul256(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                          int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
-    if (nt < Y_GEMM_MIN_T) {
+                          int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    if (nt < Y_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             int64_t r = r0;
             for (; r + Y_R <= r1; r += Y_R)
@@ -498,7 +498,8 @@ Y_INLINE void y_tile_float(const int type, const int R, const int T, const uint8
 
 /* row tiles outside, token tiles inside (see matmul_float in qk_avx512_body.h) */
 Y_INLINE void y_matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                             int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+                             int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    (void)invariant; /* tiles of any token count accumulate in the same order */
     int64_t r = r0;
     for (; r + Y_GR <= r1; r += Y_GR) {
         int64_t t = 0;
@@ -590,8 +591,8 @@ static Y_TARGET void y_quantize_q8_256(const float *x, int64_t n, uint8_t *dst) 
 
 #define Y_MATMUL(name, driver, type)                                                                         \
     static Y_TARGET void name(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,         \
-                              int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {                   \
-        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1);                                                \
+                              int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {   \
+        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1, invariant);                                     \
     }
 Y_MATMUL(y_matmul_q4_0, y_matmul32, CT_TYPE_Q4_0)
 Y_MATMUL(y_matmul_q4_1, y_matmul32, CT_TYPE_Q4_1)

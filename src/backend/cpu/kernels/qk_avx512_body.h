@@ -289,8 +289,8 @@ QK_INLINE void gemm32_rows(const int type, const int R, const uint8_t *w, size_t
 }
 
 QK_INLINE void matmul32(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                        int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
-    if (nt < QK_GEMM_MIN_T) {
+                        int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    if (nt < QK_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *at = act + (size_t)t * ab;
             float *ot = out + (size_t)t * os;
@@ -543,8 +543,8 @@ QK_INLINE void gemm256_rows(const int type, const int R, const uint8_t *w, size_
 }
 
 QK_INLINE void matmul256(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
-    if (nt < QK_GEMM_MIN_T) {
+                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    if (nt < QK_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *at = act + (size_t)t * ab;
             float *ot = out + (size_t)t * os;
@@ -609,7 +609,8 @@ QK_INLINE void tile_float(const int type, const int R, const int T, const uint8_
 /* Row tiles outside, token tiles inside: a tile's R weight rows stay in cache while every
  * token passes over them (the other order streams the whole matrix once per token tile). */
 QK_INLINE void matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                            int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+                            int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    (void)invariant; /* tiles of any token count accumulate in the same order */
     int64_t r = r0;
     for (; r + QK_R <= r1; r += QK_R) {
         int64_t t = 0;
@@ -695,8 +696,8 @@ static QK_TARGET void quantize_bf16(const float *x, int64_t n, uint8_t *dst) {
 
 #define QK_MATMUL(name, driver, type)                                                                        \
     static QK_TARGET void name(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,        \
-                               int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {                  \
-        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1);                                                \
+                               int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {  \
+        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1, invariant);                                     \
     }
 QK_MATMUL(matmul_q4_0, matmul32, CT_TYPE_Q4_0)
 QK_MATMUL(matmul_q4_1, matmul32, CT_TYPE_Q4_1)

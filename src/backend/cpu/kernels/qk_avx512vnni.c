@@ -41,7 +41,9 @@ tile_bf16(const int R, const int T, const uint8_t *w, size_t wb, int64_t n, cons
 }
 
 static QK_BF16_TARGET void matmul_bf16_dp(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                                          int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+                                          int64_t nt, float *out, size_t os, int64_t r0, int64_t r1,
+                                          bool invariant) {
+    (void)invariant; /* tiles of any token count accumulate in the same order */
     int64_t r = r0;
     for (; r + QK_R <= r1; r += QK_R) {
         int64_t t = 0;

@@ -160,9 +160,19 @@ void ct_cpu_quantize_activations(const ct_qkernels *k, uint32_t weight_type, con
     memset((uint8_t *)dst + used, 0, bytes - used);
 }
 
-void ct_cpu_qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
-                    size_t out_stride, int64_t r0, int64_t r1) {
+static void qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
+                    size_t out_stride, int64_t r0, int64_t r1, bool invariant) {
     if (r0 >= r1 || n_tokens <= 0) return;
     const size_t act_bytes = ct_cpu_act_row_bytes(w->type, w->ne0);
-    k->matmul[w->type](w->data, w->row_bytes, w->ne0, act, act_bytes, n_tokens, out, out_stride, r0, r1);
+    k->matmul[w->type](w->data, w->row_bytes, w->ne0, act, act_bytes, n_tokens, out, out_stride, r0, r1, invariant);
+}
+
+void ct_cpu_qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
+                    size_t out_stride, int64_t r0, int64_t r1) {
+    qmatmul(k, w, act, n_tokens, out, out_stride, r0, r1, false);
+}
+
+void ct_cpu_qmatmul_invariant(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens,
+                              float *out, size_t out_stride, int64_t r0, int64_t r1) {
+    qmatmul(k, w, act, n_tokens, out, out_stride, r0, r1, true);
 }

@@ -313,7 +313,8 @@ static void matmul_rows(row_dot_fn dot, const uint8_t *w, size_t w_row_bytes, in
 
 #define MATMUL_REF(name, dot)                                                                                    \
     static void matmul_##name##_ref(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,        \
-                                    int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {                  \
+                                    int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {  \
+        (void)invariant; /* one dot per (row, token) whatever the token count */                                  \
         matmul_rows(dot, w, wb, n, act, ab, nt, out, os, r0, r1);                                                 \
     }
 MATMUL_REF(q4_0, row_dot_q4_0)

@@ -78,4 +78,11 @@ void ct_cpu_quantize_activations(const ct_qkernels *k, uint32_t weight_type, con
 void ct_cpu_qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
                     size_t out_stride, int64_t r0, int64_t r1);
 
+/* ct_cpu_qmatmul with batch invariance: every token goes through the matrix-matrix tiles,
+ * even when n_tokens is below the matrix-vector threshold, so each out[t][r] is bit-identical
+ * whatever n_tokens is and wherever token t sits among them (--deterministic). Costs the
+ * matrix-vector kernels' speed for calls of fewer than 4 tokens (docs/perf.md). */
+void ct_cpu_qmatmul_invariant(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens,
+                              float *out, size_t out_stride, int64_t r0, int64_t r1);
+
 #endif
