@@ -33,6 +33,11 @@ cudaError_t ct_cuda_add_positions(cudaStream_t stream, const ct_cuda_batch *batc
 cudaError_t ct_cuda_gather_outputs(cudaStream_t stream, const ct_cuda_batch *batch, const ct_tensor *out,
                                    const ct_tensor *in, int32_t first);
 
+/* Greedy sampling on the GPU: out_ids[r] (device memory, logits->ne1 entries) = the index of
+ * the largest element of row r, the lowest index among equal maxima; -1 where the CPU
+ * sampler would refuse the row (a NaN or +inf in it, or every element -inf). */
+cudaError_t ct_cuda_argmax_rows(cudaStream_t stream, const ct_tensor *logits, int32_t *out_ids);
+
 #ifdef __cplusplus
 }
 #endif
