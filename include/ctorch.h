@@ -200,6 +200,155 @@ ct_status ct_sampler_accept(ct_sampler *s, int32_t token);
 void ct_sampler_reset(ct_sampler *s);
 uint64_t ct_sampler_seed(const ct_sampler *s);
 
+/* ==== Engine: many requests, continuous batching ============================================
+ * An engine serves many generation requests on one model at once. Each ct_engine_step() runs
+ * one scheduler iteration, i.e. one forward pass over a batch that mixes the decode tokens of
+ * running requests with chunks of prompts (chunked prefill); new requests are admitted
+ * between steps while sequence slots and KV cache blocks allow (continuous batching). When
+ * the paged KV cache runs out, the youngest (lowest priority) running request is preempted:
+ * its blocks are freed and it is queued again, to recompute its prompt and generated tokens
+ * later. No step fails for lack of KV memory, and a request that cannot fit even alone ends
+ * with CT_FINISH_CONTEXT (or is refused at submission) instead of blocking the others.
+ *
+ * Tokens arrive through a per-request callback (called from ct_engine_step) and can be read
+ * by polling (ct_engine_poll). With `deterministic`, every forward pass is batch-invariant: a
+ * request's logits, and so its greedy output, are bit-identical whatever else shares its
+ * batches (see docs/perf.md for the cost).
+ *
+ * An engine is used from one thread. It owns a context of the model (so do not decode on
+ * other contexts of the same model in the middle of a step). */
+typedef struct ct_engine ct_engine;
+typedef int64_t ct_request_id; /* > 0 */
+
+typedef struct ct_engine_params {
+    int32_t n_parallel;       /* requests running at once (sequence slots); 0: 8 */
+    int32_t n_ctx;            /* positions per request (prompt + generated); 0: the model's training context, at most 4096 */
+    uint64_t kv_mem;          /* KV cache budget in bytes; 0: n_ctx * n_parallel positions */
+    int32_t kv_block_size;    /* KV cells per block; 0: 16 */
+    int32_t max_batch_tokens; /* tokens per forward pass; 0: max(512, n_parallel); at least n_parallel */
+    int32_t chunk_size;       /* most prompt tokens of one request per step; 0: max_batch_tokens */
+    ct_kv_type kv_type;       /* F16 by default */
+    bool deterministic;       /* batch-invariant forward passes */
+    /* The engine's clock (timestamps of ct_request_info); NULL: a monotonic clock. Tests pass a
+     * fake clock to make timings reproducible. */
+    int64_t (*clock_ns)(void *user);
+    void *clock_user;
+} ct_engine_params;
+
+ct_engine_params ct_engine_params_default(void);
+
+/* Errors: CT_ERR_INVALID_ARGUMENT naming a parameter out of range, CT_ERR_RANGE when kv_mem is
+ * too small for one block, CT_ERR_OUT_OF_MEMORY, and those of ct_context_create. */
+ct_status ct_engine_create(ct_model *model, const ct_engine_params *params, ct_engine **out);
+/* Frees every request still held (running ones are dropped without a final callback). */
+void ct_engine_free(ct_engine *engine);
+
+typedef enum ct_request_state {
+    CT_REQUEST_QUEUED,   /* waiting for a slot and KV blocks (again, after a preemption) */
+    CT_REQUEST_RUNNING,  /* holds a slot: prefilling or decoding */
+    CT_REQUEST_FINISHED,
+} ct_request_state;
+
+typedef enum ct_finish_reason {
+    CT_FINISH_NONE = 0,  /* not finished */
+    CT_FINISH_EOG,       /* the model ended its text or turn (the token is not part of the output) */
+    CT_FINISH_LENGTH,    /* max_tokens generated */
+    CT_FINISH_STOP,      /* a stop string appeared (it and what follows are cut from the text) */
+    CT_FINISH_CONTEXT,   /* n_ctx positions reached, or the KV cache cannot hold the request even alone */
+    CT_FINISH_CANCELLED, /* ct_engine_cancel */
+    CT_FINISH_ERROR,     /* see ct_request_info.error */
+} ct_finish_reason;
+
+/* "eog", "length", "stop", "context", "cancelled", "error" ("" for CT_FINISH_NONE). */
+const char *ct_finish_reason_name(ct_finish_reason reason);
+
+/* One generated token (or the end of a request), passed to the request's callback. */
+typedef struct ct_engine_event {
+    ct_request_id id;
+    ct_token token;        /* the generated token; -1 on an end event that brings no token */
+    int32_t index;         /* its index among the request's generated tokens (-1 with no token) */
+    const char *text;      /* the text this event releases (a possible stop string's start is held back) */
+    size_t text_len;
+    const float *logits;   /* the n_vocab logits the token was sampled from (also for the EOG that
+                            * ended a request), valid during the call; NULL when none */
+    bool finished;         /* the request's last event */
+    ct_finish_reason finish;
+} ct_engine_event;
+
+/* Called from ct_engine_step (or ct_engine_cancel). It may submit, cancel and release
+ * requests; those take effect at the end of the step. */
+typedef void (*ct_engine_callback)(const ct_engine_event *event, void *user);
+
+typedef struct ct_request_params {
+    const ct_token *prompt;   /* copied */
+    size_t n_prompt;          /* >= 1 */
+    ct_sample_params sample;  /* the prompt tokens enter the penalties' history */
+    int32_t max_tokens;       /* most tokens to generate; 0: until end of generation or n_ctx */
+    const char *const *stop;  /* stop strings (copied), may be NULL */
+    size_t n_stop;
+    bool ignore_eog;          /* keep generating past end-of-generation tokens (benchmarks) */
+    int32_t priority;         /* higher runs first and is preempted last; 0 by default */
+    ct_engine_callback callback; /* may be NULL: poll instead */
+    void *user;
+} ct_request_params;
+
+/* Defaults: no prompt, ct_sample_params_default(), max_tokens 0, priority 0. */
+ct_request_params ct_request_params_default(void);
+
+/* Queue a request. Errors: CT_ERR_INVALID_ARGUMENT (empty prompt, a token outside the
+ * vocabulary, a bad sampling parameter, an empty stop string), CT_ERR_RANGE when the prompt
+ * alone does not fit n_ctx or the whole KV cache (the message gives the sizes). */
+ct_status ct_engine_submit(ct_engine *engine, const ct_request_params *params, ct_request_id *id);
+
+/* Stop a queued or running request: its KV blocks are freed and its callback gets a final
+ * CT_FINISH_CANCELLED event. Finished requests are left as they are. CT_ERR_NOT_FOUND for an
+ * unknown (or released) id. */
+ct_status ct_engine_cancel(ct_engine *engine, ct_request_id id);
+
+/* Run one scheduler iteration: admit, schedule, one forward pass, sample, deliver callbacks.
+ * *n_tokens (may be NULL) receives the batch's token count (0 when there was nothing to do).
+ * Errors of the forward pass (a device failure) leave every request as it was. */
+ct_status ct_engine_step(ct_engine *engine, int32_t *n_tokens);
+
+/* Whether any request is queued or running. */
+bool ct_engine_busy(const ct_engine *engine);
+
+/* Step until no request is queued or running. */
+ct_status ct_engine_run(ct_engine *engine);
+
+typedef struct ct_request_info {
+    ct_request_state state;
+    ct_finish_reason finish;   /* CT_FINISH_NONE until finished */
+    const ct_token *tokens;    /* generated so far (valid until the next step, cancel or release) */
+    size_t n_tokens;
+    const char *text;          /* their text released so far: text_len bytes (NUL-terminated and final once finished) */
+    size_t text_len;
+    int32_t n_prompt;
+    int32_t n_preemptions;     /* times it was preempted and queued again */
+    const char *error;         /* CT_FINISH_ERROR / CT_FINISH_CONTEXT: why; else "" */
+    int64_t submit_ns, first_token_ns, finish_ns; /* engine clock; -1 when not yet */
+} ct_request_info;
+
+/* The state of a request (poll it between steps). CT_ERR_NOT_FOUND for an unknown id. */
+ct_status ct_engine_poll(const ct_engine *engine, ct_request_id id, ct_request_info *info);
+
+/* Forget a request (cancelling it first if it is not finished). Finished requests are kept
+ * until released. CT_ERR_NOT_FOUND for an unknown id. */
+ct_status ct_engine_release(ct_engine *engine, ct_request_id id);
+
+typedef struct ct_engine_stats {
+    int64_t n_steps;
+    int32_t n_queued, n_running, n_finished; /* requests held now */
+    int32_t n_parallel, max_batch_tokens, chunk_size;
+    int32_t kv_block_size, kv_blocks, kv_blocks_free;
+    int64_t n_preemptions;
+    int64_t n_prefill_tokens; /* prompt (and recomputed) tokens run */
+    int64_t n_decode_tokens;  /* generated tokens fed back */
+    int32_t last_batch_tokens, last_batch_seqs, last_batch_prefill_tokens, last_batch_logits;
+} ct_engine_stats;
+
+void ct_engine_get_stats(const ct_engine *engine, ct_engine_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

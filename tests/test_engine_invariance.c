@@ -121,7 +121,7 @@ int main(void) {
     }
 
     eng_model m;
-    if (!eng_model_open(&m, 3)) return 1;
+    if (!eng_model_open(&m, 3, 2, ENG_FF_LONG)) return 1;
     ct_context_params cp = ct_context_params_default();
     cp.n_ctx = 64;
     cp.n_batch = 64;

@@ -148,7 +148,7 @@ static void paging_invisible(const eng_model *m, ct_test_rng *rng) {
 
 int main(void) {
     eng_model m;
-    if (!eng_model_open(&m, 5)) return 1;
+    if (!eng_model_open(&m, 5, 2, ENG_FF_SHORT)) return 1;
     ct_test_rng rng = {0xcafe1234ull};
     accounting(&m, &rng);
     paging_invisible(&m, &rng);
