@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata and tensors"},
     {"synth", cmd_synth, "write a GGUF of a real model shape with seeded random weights"},
     {"bench", cmd_bench, "measure prompt and generation speed (tokens/s), like llama-bench"},
+    {"batch", cmd_batch, "run many prompts (JSON lines) together through the batching engine"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
