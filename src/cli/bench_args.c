@@ -29,6 +29,10 @@ void bench_print_usage(FILE *out) {
             "  -n, --n-gen N[,N...]      generated tokens (default 128; 0 = no tg test)\n"
             "  -r, --repetitions N       timed runs of each test (default 5)\n"
             "  -t, --threads N[,N...]    CPU threads (default: one per core)\n"
+            "  -b, --batch N[,N...]      instead: N sequences at once through the batching engine, like\n"
+            "                            llama-batched-bench: ppP is one pass over all N prompts of P tokens,\n"
+            "                            tgT is T passes decoding one token of every sequence; t/s is the\n"
+            "                            aggregate over the N sequences (table column seqs)\n"
             "  --backend NAME            cpu (default) or cuda\n"
             "  -o, --output md|json      markdown table (default) or one JSON array with every sample\n"
             "  -v, --verbose             library progress on stderr too\n");
@@ -95,6 +99,7 @@ void bench_opts_free(bench_opts *o) {
     free(o->n_prompt.v);
     free(o->n_gen.v);
     free(o->threads.v);
+    free(o->n_seq.v);
     memset(o, 0, sizeof *o);
 }
 
@@ -146,6 +151,9 @@ int bench_parse_args(int argc, char **argv, bench_opts *o) {
         } else if (is_flag(name, "-t", "--threads")) {
             if (!(v = flag_value(argc, argv, &i, inline_value, "--threads"))) return 2;
             rc = parse_list("--threads", v, 1, MAX_THREADS, "an integer from 1 to 1024", &o->threads);
+        } else if (is_flag(name, "-b", "--batch")) {
+            if (!(v = flag_value(argc, argv, &i, inline_value, "--batch"))) return 2;
+            rc = parse_list("--batch", v, 1, 4096, "an integer from 1 to 4096", &o->n_seq);
         } else if (is_flag(name, "-r", "--repetitions")) {
             if (!(v = flag_value(argc, argv, &i, inline_value, "--repetitions"))) return 2;
             if (!parse_int(v, strlen(v), 1, MAX_REPS, &o->reps))

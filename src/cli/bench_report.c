@@ -8,12 +8,15 @@
 
 #define PLUS_MINUS "\xc2\xb1" /* U+00B1, as llama-bench prints it */
 
+/* Tokens one repetition processes: N of ppN/tgN for every sequence run together. */
+static double total_tokens(const bench_result *r) { return (double)r->n_tokens * (r->n_seq > 0 ? r->n_seq : 1); }
+
 void bench_rate_stats(const bench_result *r, double *mean_ts, double *sd_ts) {
     double sum = 0, sq = 0;
-    for (int32_t i = 0; i < r->reps; i++) sum += (double)r->n_tokens * 1e9 / (double)r->samples_ns[i];
+    for (int32_t i = 0; i < r->reps; i++) sum += total_tokens(r) * 1e9 / (double)r->samples_ns[i];
     double mean = sum / r->reps;
     for (int32_t i = 0; i < r->reps; i++) {
-        double d = (double)r->n_tokens * 1e9 / (double)r->samples_ns[i] - mean;
+        double d = total_tokens(r) * 1e9 / (double)r->samples_ns[i] - mean;
         sq += d * d;
     }
     *mean_ts = mean;
@@ -38,14 +41,15 @@ static void test_name(const bench_result *r, char *buf, size_t size) {
     snprintf(buf, size, "%s%d", r->kind == BENCH_PP ? "pp" : "tg", (int)r->n_tokens);
 }
 
-void bench_md_header(FILE *out, int w) {
-    fprintf(out, "| %-*s | %10s | %10s | %-7s | %7s | %8s | %20s |\n", w, "model", "size", "params", "backend", "threads",
-            "test", "t/s");
+void bench_md_header(FILE *out, int w, bool seqs) {
+    fprintf(out, "| %-*s | %10s | %10s | %-7s | %7s | %s%8s | %20s |\n", w, "model", "size", "params", "backend", "threads",
+            seqs ? "seqs | " : "", "test", "t/s");
     char dashes[256];
     int n = w < (int)sizeof dashes - 1 ? w : (int)sizeof dashes - 1;
     memset(dashes, '-', (size_t)n);
     dashes[n] = '\0';
-    fprintf(out, "| %s | ---------: | ---------: | ------- | ------: | -------: | -------------------: |\n", dashes);
+    fprintf(out, "| %s | ---------: | ---------: | ------- | ------: | %s-------: | -------------------: |\n", dashes,
+            seqs ? "---: | " : "");
     fflush(out);
 }
 
@@ -62,8 +66,10 @@ void bench_md_row(FILE *out, const bench_result *r, int w) {
     bench_rate_stats(r, &mean, &sd);
     snprintf(rate, sizeof rate, "%.2f " PLUS_MINUS " %.2f", mean, sd);
     /* the plus-minus sign is two bytes but one column */
-    fprintf(out, "| %-*s | %10s | %10s | %-7s | %7d | %8s | %21s |\n", w, bench_model_name(r->model_path), size, params,
-            r->backend, (int)r->n_threads, test, rate);
+    char seqs[32] = "";
+    if (r->n_seq > 0) snprintf(seqs, sizeof seqs, "%4d | ", (int)r->n_seq);
+    fprintf(out, "| %-*s | %10s | %10s | %-7s | %7d | %s%8s | %21s |\n", w, bench_model_name(r->model_path), size,
+            params, r->backend, (int)r->n_threads, seqs, test, rate);
     fflush(out);
 }
 
@@ -76,16 +82,18 @@ static json_t *result_json(const bench_result *r) {
     json_t *samples_ns = json_array(), *samples_ts = json_array();
     for (int32_t i = 0; samples_ns && samples_ts && i < r->reps; i++) {
         json_array_append_new(samples_ns, json_integer(r->samples_ns[i]));
-        json_array_append_new(samples_ts, json_real((double)r->n_tokens * 1e9 / (double)r->samples_ns[i]));
+        json_array_append_new(samples_ts, json_real(total_tokens(r) * 1e9 / (double)r->samples_ns[i]));
     }
     /* "o" steals the arrays, also when packing fails */
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o}",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:o, s:o}",
                      "model", bench_model_name(r->model_path), "model_path", r->model_path, "arch", r->arch,
                      "size_bytes", (json_int_t)r->weight_bytes, "n_params", (json_int_t)r->n_params,
                      "backend", r->backend, "n_threads", (int)r->n_threads, "test", test, "n_prompt",
                      r->kind == BENCH_PP ? (int)r->n_tokens : 0, "n_gen", r->kind == BENCH_TG ? (int)r->n_tokens : 0,
                      "n_ctx", (int)r->n_ctx, "reps", (int)r->reps, "avg_ts", mean_ts, "stddev_ts", sd_ts, "avg_ns",
                      mean_ns, "stddev_ns", sd_ns, "samples_ts", samples_ts, "samples_ns", samples_ns);
+    if (o && r->n_seq > 0) json_object_set_new(o, "n_seq", json_integer(r->n_seq)); /* -b runs only */
+    return o;
 }
 
 char *bench_json(const bench_result *results, size_t n_results) {

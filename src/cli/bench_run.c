@@ -34,7 +34,7 @@ static bool is_special(const ct_model *model, ct_token t) {
 
 /* n random token ids of the vocabulary, special ones redrawn (a vocabulary of nothing but
  * specials keeps the last draw after MAX_REDRAWS tries rather than looping forever). */
-static ct_token *random_tokens(const ct_model *model, int32_t n) {
+ct_token *bench_random_tokens(const ct_model *model, int32_t n) {
     ct_model_info info;
     ct_model_get_info(model, &info);
     ct_token *t = malloc((size_t)n * sizeof *t);
@@ -67,7 +67,7 @@ static ct_status run_once(ct_context *ctx, ct_batch *batch, bench_kind kind, con
 ct_status bench_run_test(ct_context *ctx, const ct_model *model, bench_kind kind, int32_t n, int32_t reps,
                          int64_t *samples_ns) {
     ct_batch batch = {0};
-    ct_token *tokens = random_tokens(model, n);
+    ct_token *tokens = bench_random_tokens(model, n);
     ct_status st = tokens ? ct_batch_init(&batch, kind == BENCH_PP ? n : 1) : CT_ERR_OUT_OF_MEMORY;
     /* Warm-up (untimed), as llama-bench: the whole prompt for pp, one token for tg; it faults
      * the weights in and starts the threads. */

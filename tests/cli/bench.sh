@@ -127,7 +127,7 @@ usage_case() { # usage_case DESCRIPTION EXPECTED-MESSAGE ARGS...
     expect "$what: no stdout" quiet_stdout
 }
 usage_case "unknown flag" "unknown option '--frobnicate'" -m "$tiny" --frobnicate
-usage_case "-b (not a bench option yet)" "unknown option '-b'" -m "$tiny" -b 1,8
+usage_case "-b 0" "batch: '0' in '1,0' is not an integer from 1 to 4096" -m "$tiny" -b 1,0
 usage_case "stray argument" "unexpected argument 'extra'" -m "$tiny" extra
 usage_case "non-numeric -p" "n-prompt: '12x' is not an integer from 0" -m "$tiny" -p 12x
 usage_case "negative -n" "n-gen: '-1' is not an integer from 0" -m "$tiny" -n -1
