@@ -25,6 +25,7 @@ typedef struct bench_opts {
     bench_list n_gen;    /* -n: generated tokens; 0 skips that test */
     bench_list threads;  /* -t */
     bench_list n_seq;    /* -b: sequences decoded together (through the engine); empty: the single-sequence tests */
+    bool deterministic;  /* -b runs with batch-invariant passes */
     int32_t reps;        /* -r */
     const char *backend;
     bench_format format;
@@ -47,9 +48,10 @@ ct_token *bench_random_tokens(const ct_model *model, int32_t n);
  * through the engine as one prompt pass (pp), then n_gen passes decode one token of every
  * sequence each (tg). reps timed runs after an untimed warm-up; pp_ns[reps] and tg_ns[reps]
  * receive each run's wall time of the two phases. n_prompt 0 runs one-token prompts and
- * n_gen 0 no decode pass. *n_ctx: the positions each sequence had. */
+ * n_gen 0 no decode pass. deterministic: batch-invariant passes. *n_ctx: the positions each
+ * sequence had. */
 ct_status bench_run_batched(ct_model *model, int32_t n_seq, int32_t n_prompt, int32_t n_gen, int32_t reps,
-                            int64_t *pp_ns, int64_t *tg_ns, int32_t *n_ctx);
+                            bool deterministic, int64_t *pp_ns, int64_t *tg_ns, int32_t *n_ctx);
 
 /* Time one test `reps` times after one untimed warm-up: PP decodes n random tokens as one
  * batch into an empty sequence (logits of the last only); TG decodes n tokens one at a time

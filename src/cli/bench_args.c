@@ -33,6 +33,7 @@ void bench_print_usage(FILE *out) {
             "                            llama-batched-bench: ppP is one pass over all N prompts of P tokens,\n"
             "                            tgT is T passes decoding one token of every sequence; t/s is the\n"
             "                            aggregate over the N sequences (table column seqs)\n"
+            "  --deterministic           with -b: batch-invariant passes (what ctorch batch --deterministic costs)\n"
             "  --backend NAME            cpu (default) or cuda\n"
             "  -o, --output md|json      markdown table (default) or one JSON array with every sample\n"
             "  -v, --verbose             library progress on stderr too\n");
@@ -132,6 +133,10 @@ int bench_parse_args(int argc, char **argv, bench_opts *o) {
             o->verbose = true;
             continue;
         }
+        if (!strcmp(arg, "--deterministic")) {
+            o->deterministic = true;
+            continue;
+        }
         char name[32];
         const char *inline_value = cli_split_flag(arg, name, sizeof name);
         const char *v;
@@ -174,6 +179,7 @@ int bench_parse_args(int argc, char **argv, bench_opts *o) {
         if (rc) return rc;
     }
     if (!o->n_models) return usage_error("missing -m/--model FILE");
+    if (o->deterministic && !o->n_seq.n) return usage_error("--deterministic needs -b (it applies to the engine's runs)");
     int rc = set_default(&o->n_prompt, 512);
     if (!rc) rc = set_default(&o->n_gen, 128);
     if (!rc) rc = set_default(&o->threads, 0); /* 0: the library's default, one per core */

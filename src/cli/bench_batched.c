@@ -56,7 +56,7 @@ static ct_status run_once(ct_engine *e, const ct_token *tokens, int32_t n_seq, i
 }
 
 ct_status bench_run_batched(ct_model *model, int32_t n_seq, int32_t n_prompt, int32_t n_gen, int32_t reps,
-                            int64_t *pp_ns, int64_t *tg_ns, int32_t *n_ctx) {
+                            bool deterministic, int64_t *pp_ns, int64_t *tg_ns, int32_t *n_ctx) {
     int32_t p = n_prompt > 0 ? n_prompt : 1;
     if ((int64_t)n_seq * p > (1 << 20))
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "bench: %d sequences of %d prompt tokens exceed one pass's 1048576 tokens",
@@ -66,6 +66,7 @@ ct_status bench_run_batched(ct_model *model, int32_t n_seq, int32_t n_prompt, in
     ep.n_ctx = p + n_gen + 1;
     ep.max_batch_tokens = n_seq * p; /* every prompt in one pass */
     ep.chunk_size = p;
+    ep.deterministic = deterministic;
     *n_ctx = ep.n_ctx;
     ct_engine *e = NULL;
     CT_TRY(ct_engine_create(model, &ep, &e));

@@ -100,7 +100,7 @@ static int run_batched(bench_state *s, ct_model *model, const char *path, int32_
         fprintf(stderr, "bench [%zu/%zu]: %s, %d sequences, pp%d + tg%d x %d ...", s->n_results + 1, s->n_total,
                 bench_model_name(path), (int)n_seq, (int)p, (int)n, (int)reps);
         fflush(stderr);
-        ct_status st = bench_run_batched(model, n_seq, p, n, reps, pp, tg, &n_ctx);
+        ct_status st = bench_run_batched(model, n_seq, p, n, reps, s->o->deterministic, pp, tg, &n_ctx);
         if (st != CT_OK) {
             fprintf(stderr, "\n");
             fail("batched test on", path, st);

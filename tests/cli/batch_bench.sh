@@ -3,7 +3,7 @@
 # the table gains a seqs column and has one pp and one tg row per (sequences, -p, -n)
 # combination in order, with positive aggregate rates; -p 0 / -n 0 drop those rows; the JSON
 # objects carry n_seq and rates that are the aggregate tokens (sequences x N) over each sample;
-# bad -b values are usage errors. No timing assertions.
+# --deterministic runs with -b only; bad -b values are usage errors. No timing assertions.
 # usage: batch_bench.sh CTORCH_BINARY REPO_DIR
 set -u
 bin=$1
@@ -42,6 +42,11 @@ for o in rows:
     assert o["n_ctx"] == 8 + 3 + 1, o
 PY
 fi
+
+"$bin" bench -m "$model" -b 2 -p 6 -n 2 -r 1 -t 1 --deterministic >"$tmp/det" 2>"$tmp/err" &&
+    [ "$(wc -l <"$tmp/det")" = 4 ] || fail "--deterministic -b: $(cat "$tmp/det" "$tmp/err")"
+"$bin" bench -m "$model" -p 6 --deterministic >"$tmp/out" 2>"$tmp/err"
+[ $? = 2 ] && grep -q "needs -b" "$tmp/err" || fail "--deterministic without -b: $(cat "$tmp/err")"
 
 for bad in 0 abc 5000 "1,"; do
     "$bin" bench -m "$model" -b "$bad" >"$tmp/out" 2>"$tmp/err"
