@@ -1,0 +1,428 @@
+/* The CUDA matmul op (cuda_matmul.h): weights stay in their GGUF block layout on the device;
+ * each call picks one of three paths by the number of tokens n:
+ *
+ *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): F32 activations,
+ *                                     every weight byte read once;
+ *   n <= CT_MM_FUSED_MAX_TOKENS       the fused kernel (dequant_mma.cuh): activations to F16,
+ *                                     weight tiles dequantized in shared memory, mma.sync;
+ *   larger n (prefill)                activations to F16, weights dequantized to F16 in chunks
+ *                                     of rows into a scratch buffer, cublasGemmEx (F16 inputs,
+ *                                     F32 compute and output), then an epilogue kernel.
+ *
+ * The first two only launch kernels on fixed scratch, so they may be captured in CUDA graphs
+ * (ct_cuda_matmul_graph_safe); the cuBLAS path is not offered for capture.
+ *
+ * F16 activations overflow past 65504 (Gemma's FFN activations can get there), so each token
+ * row is scaled by a power of two when its largest magnitude reaches 2^15 and its outputs are
+ * scaled back (exact; rows below 2^15, nearly all of them, are untouched).
+ *
+ * CTORCH_CUDA_MATMUL=auto|mma|cublas (read at create, and by graph_safe) forces one path for
+ * every n: for tests and benchmarks. */
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_matmul.h"
+#include "backend/cuda/cuda_mmv.h"
+#include "backend/cuda/dequant.cuh"
+#include "backend/cuda/dequant_mma.cuh"
+#include "core/status.h"
+extern "C" {
+#include "quant/types.h"
+}
+
+CT_DQ_FOR_EACH_TYPE(CT_MM_FUSED_EXTERN)
+
+/* largest batch the fused kernel takes in auto mode; above it, dequantize + cuBLAS (prediction
+ * for Q4_K on an H100: the two cross near 256 tokens, see the report of bench/cuda_gemm.c) */
+#define CT_MM_FUSED_MAX_TOKENS 256
+/* bound on the dequantized-weight scratch of the cuBLAS path (whole 4096x4096 matrices fit) */
+#define CT_MM_DEQUANT_SCRATCH_BYTES ((size_t)64 << 20)
+/* the dequantized chunk holds at least this many rows, and a multiple of it */
+#define CT_MM_CHUNK_ROWS_ALIGN 128
+/* cuBLAS workspace (NVIDIA recommends 32 MiB on Hopper) */
+#define CT_MM_CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+/* activation rows in the F16 buffer are padded to a multiple of this many elements */
+#define CT_MM_X_PAD 256
+
+typedef enum { CT_MM_AUTO, CT_MM_MMA, CT_MM_CUBLAS } ct_mm_mode;
+typedef enum { CT_MM_PATH_MMV, CT_MM_PATH_FUSED, CT_MM_PATH_CUBLAS } ct_mm_path;
+
+struct ct_cuda_matmul {
+    cudaStream_t stream;
+    ct_mm_mode mode;
+    int n_sms; /* the fused kernel's tiling looks at how many blocks fill the GPU */
+    cublasHandle_t cublas;
+    void *workspace;
+    /* F16 activations [cap_tokens][cap_ldx] and their per-row output factors */
+    __half *x16;
+    float *xscale;
+    int64_t cap_tokens, cap_ldx;
+    /* dequantized weight rows for cuBLAS */
+    __half *wdq;
+    size_t wdq_bytes;
+};
+
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* ---- types and uploads -------------------------------------------------------------------- */
+
+extern "C" bool ct_cuda_matmul_type_supported(uint32_t type) {
+    switch (type) {
+#define CT_MM_CASE(T) case T:
+        CT_DQ_FOR_EACH_TYPE(CT_MM_CASE)
+#undef CT_MM_CASE
+        return true;
+    default: return false;
+    }
+}
+
+extern "C" size_t ct_cuda_weight_device_bytes(const ct_tensor *w) { return w->row_bytes * (size_t)w->ne1; }
+
+/* The layout the kernels rely on, as a message (NULL when w is fine). */
+static const char *weight_layout_problem(const ct_tensor *w) {
+    const ct_type_traits *tr = ct_type_traits_of(w->type);
+    if (!tr || !ct_cuda_matmul_type_supported(w->type)) return "its type has no CUDA kernels";
+    if (w->ne0 <= 0 || w->ne1 <= 0 || w->ne0 > INT32_MAX || w->ne1 > INT32_MAX) return "its shape is out of range";
+    if (w->ne0 % tr->block_size != 0) return "its row length is not a multiple of the block size";
+    if (w->row_bytes < (size_t)(w->ne0 / tr->block_size) * tr->type_size) return "its row stride is shorter than a row";
+    if (w->row_bytes % tr->type_size != 0) return "its row stride is not a whole number of blocks";
+    return NULL;
+}
+
+extern "C" ct_status ct_cuda_weight_upload(const ct_tensor *w, void *dev) {
+    const char *name = w->name ? w->name : "(unnamed)";
+    if (!ct_cuda_matmul_type_supported(w->type))
+        return ct_fail(CT_ERR_UNSUPPORTED, "weight %s: type %s (id %u) has no CUDA kernels", name,
+                       ct_type_name(w->type), (unsigned)w->type);
+    const char *problem = weight_layout_problem(w);
+    if (problem)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "weight %s (%s, %lld x %lld, row stride %zu): %s", name,
+                       ct_type_name(w->type), (long long)w->ne1, (long long)w->ne0, w->row_bytes, problem);
+    if ((uintptr_t)dev % 16 != 0)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "weight %s: device address %p is not 16-byte aligned", name, dev);
+    cudaError_t e = cudaMemcpy(dev, w->data, ct_cuda_weight_device_bytes(w), cudaMemcpyHostToDevice);
+    if (e != cudaSuccess)
+        return ct_fail(CT_ERR_DEVICE, "weight %s: uploading %zu bytes: %s", name, ct_cuda_weight_device_bytes(w),
+                       cudaGetErrorString(e));
+    return CT_OK;
+}
+
+/* ---- mode ------------------------------------------------------------------------------------ */
+
+static bool mode_from_env(ct_mm_mode *mode) {
+    const char *s = getenv("CTORCH_CUDA_MATMUL");
+    *mode = CT_MM_AUTO;
+    if (!s || !*s || strcmp(s, "auto") == 0) return true;
+    if (strcmp(s, "mma") == 0) *mode = CT_MM_MMA;
+    else if (strcmp(s, "cublas") == 0) *mode = CT_MM_CUBLAS;
+    else return false;
+    return true;
+}
+
+static ct_mm_path choose_path(ct_mm_mode mode, int64_t n, uint32_t type) {
+    if (mode == CT_MM_MMA) return CT_MM_PATH_FUSED;
+    if (mode == CT_MM_CUBLAS) return CT_MM_PATH_CUBLAS;
+    if (n <= CT_CUDA_MMV_MAX_TOKENS) return ct_cuda_mmv_type_supported(type) ? CT_MM_PATH_MMV : CT_MM_PATH_FUSED;
+    return n <= CT_MM_FUSED_MAX_TOKENS ? CT_MM_PATH_FUSED : CT_MM_PATH_CUBLAS;
+}
+
+extern "C" bool ct_cuda_matmul_graph_safe(int64_t n_tokens) {
+    ct_mm_mode mode;
+    if (!mode_from_env(&mode)) return false; /* create() refuses the value anyway */
+    if (mode == CT_MM_CUBLAS) return false;
+    return mode == CT_MM_MMA || n_tokens <= CT_MM_FUSED_MAX_TOKENS;
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+static ct_status device_alloc(void **p, size_t bytes, const char *what) {
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e == cudaSuccess) return CT_OK;
+    (void)cudaGetLastError();
+    *p = NULL;
+    size_t free_b = 0, total_b = 0;
+    (void)cudaMemGetInfo(&free_b, &total_b);
+    return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: %s needs %zu bytes of device memory, %zu of %zu free (%s)",
+                   what, bytes, free_b, total_b, cudaGetErrorString(e));
+}
+
+static cudaError_t prepare_fused_kernels(void) {
+    cudaError_t e = cudaSuccess;
+#define CT_MM_PREPARE(T) \
+    if (e == cudaSuccess) e = ct_mm_fused_prepare<T>();
+    CT_DQ_FOR_EACH_TYPE(CT_MM_PREPARE)
+#undef CT_MM_PREPARE
+    return e;
+}
+
+extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul **out) {
+    *out = NULL;
+    ct_mm_mode mode;
+    if (!mode_from_env(&mode))
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MATMUL=%s: expected auto, mma or cublas",
+                       getenv("CTORCH_CUDA_MATMUL"));
+    ct_cuda_matmul *mm = (ct_cuda_matmul *)calloc(1, sizeof *mm);
+    if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
+    mm->stream = stream;
+    mm->mode = mode;
+    int device = 0;
+    cudaError_t ce = cudaGetDevice(&device);
+    if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&mm->n_sms, cudaDevAttrMultiProcessorCount, device);
+    if (ce == cudaSuccess) ce = prepare_fused_kernels();
+    if (ce != cudaSuccess) {
+        ct_cuda_matmul_destroy(mm);
+        return ct_fail(CT_ERR_DEVICE, "CUDA matmul: device attributes, fused kernels' shared memory: %s",
+                       cudaGetErrorString(ce));
+    }
+    cublasStatus_t st = cublasCreate(&mm->cublas);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        mm->cublas = NULL;
+        ct_cuda_matmul_destroy(mm);
+        return ct_fail(CT_ERR_DEVICE, "CUDA matmul: cublasCreate: %s", cublasGetStatusString(st));
+    }
+    ct_status s = device_alloc(&mm->workspace, CT_MM_CUBLAS_WORKSPACE_BYTES, "the cuBLAS workspace");
+    if (s != CT_OK) {
+        ct_cuda_matmul_destroy(mm);
+        return s;
+    }
+    /* the stream first: cublasSetStream resets the workspace to cuBLAS's own pool */
+    st = cublasSetStream(mm->cublas, stream);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasSetWorkspace(mm->cublas, mm->workspace, CT_MM_CUBLAS_WORKSPACE_BYTES);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        ct_cuda_matmul_destroy(mm);
+        return ct_fail(CT_ERR_DEVICE, "CUDA matmul: binding cuBLAS to the stream: %s", cublasGetStatusString(st));
+    }
+    *out = mm;
+    return CT_OK;
+}
+
+extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
+    if (!mm) return;
+    if (mm->cublas) cublasDestroy(mm->cublas);
+    cudaFree(mm->workspace);
+    cudaFree(mm->x16);
+    cudaFree(mm->xscale);
+    cudaFree(mm->wdq);
+    free(mm);
+}
+
+extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_tokens, int64_t max_row) {
+    if (max_tokens < 0 || max_row < 0 || max_tokens > INT32_MAX || max_row > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CUDA matmul reserve: %lld tokens of rows of %lld elements",
+                       (long long)max_tokens, (long long)max_row);
+    const int64_t tokens = max_tokens > mm->cap_tokens ? max_tokens : mm->cap_tokens;
+    const int64_t ldx = round_up(max_row, CT_MM_X_PAD) > mm->cap_ldx ? round_up(max_row, CT_MM_X_PAD) : mm->cap_ldx;
+    if (tokens > mm->cap_tokens || ldx > mm->cap_ldx) {
+        __half *x16 = NULL;
+        float *xscale = NULL;
+        CT_TRY(device_alloc((void **)&x16, (size_t)tokens * (size_t)ldx * sizeof(__half), "the F16 activations"));
+        ct_status s = device_alloc((void **)&xscale, (size_t)tokens * sizeof(float), "the activation scales");
+        if (s != CT_OK) {
+            cudaFree(x16);
+            return s;
+        }
+        cudaFree(mm->x16);
+        cudaFree(mm->xscale);
+        mm->x16 = x16;
+        mm->xscale = xscale;
+        mm->cap_tokens = tokens;
+        mm->cap_ldx = ldx;
+    }
+    /* the cuBLAS path's weight chunks, when a batch can take it */
+    const bool cublas_possible =
+        mm->mode == CT_MM_CUBLAS || (mm->mode == CT_MM_AUTO && tokens > CT_MM_FUSED_MAX_TOKENS);
+    if (cublas_possible) {
+        size_t need = CT_MM_DEQUANT_SCRATCH_BYTES;
+        const size_t min_chunk = (size_t)CT_MM_CHUNK_ROWS_ALIGN * (size_t)round_up(max_row, 8) * sizeof(__half);
+        if (min_chunk > need) need = min_chunk;
+        if (need > mm->wdq_bytes) {
+            __half *wdq = NULL;
+            CT_TRY(device_alloc((void **)&wdq, need, "the dequantized weight chunk"));
+            cudaFree(mm->wdq);
+            mm->wdq = wdq;
+            mm->wdq_bytes = need;
+        }
+    }
+    return CT_OK;
+}
+
+/* ---- kernels of the F16 paths ---------------------------------------------------------------- */
+
+#define CT_MM_CONVERT_THREADS 256
+
+/* x16[t] = in[t] * 2^-e (zero-padded to ldx), xscale[t] = 2^e, e = 0 unless max|in[t]| >= 2^15 */
+__global__ void __launch_bounds__(CT_MM_CONVERT_THREADS)
+    ct_mm_convert_kernel(const float *in, size_t ldin, int K, __half *x16, int ldx, float *xscale) {
+    const int t = blockIdx.x;
+    const float *x = in + (size_t)t * ldin;
+    float amax = 0.0f;
+    for (int k = threadIdx.x; k < K; k += blockDim.x) amax = fmaxf(amax, fabsf(x[k]));
+    __shared__ float red[CT_MM_CONVERT_THREADS / 32];
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = amax;
+    __syncthreads();
+    amax = red[0];
+    for (int i = 1; i < CT_MM_CONVERT_THREADS / 32; i++) amax = fmaxf(amax, red[i]);
+    int e = 0;
+    if (amax >= 32768.0f && isfinite(amax)) {
+        int ex;
+        frexpf(amax, &ex); /* amax < 2^ex */
+        e = ex - 15;       /* amax * 2^-e < 2^15 */
+    }
+    const float mul = ldexpf(1.0f, -e);
+    __half *y = x16 + (size_t)t * ldx;
+    for (int k = 2 * threadIdx.x; k < ldx; k += 2 * blockDim.x) {
+        const float a = k < K ? x[k] * mul : 0.0f, b = k + 1 < K ? x[k + 1] * mul : 0.0f;
+        *reinterpret_cast<__half2 *>(y + k) = __floats2half2_rn(a, b);
+    }
+    if (threadIdx.x == 0) xscale[t] = ldexpf(1.0f, e);
+}
+
+/* dst[r][0..ldd) = rows r0 + r of w as F16 (zero past K), r < rows */
+template <int T>
+__global__ void __launch_bounds__(256)
+    ct_mm_dequant_f16_kernel(const uint8_t *w, size_t row_bytes, int K, int64_t r0, int64_t rows, __half *dst,
+                             int ldd) {
+    const int64_t groups = ldd / 8;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * groups) return;
+    const int64_t r = i / groups;
+    const int k = (int)(i % groups) * 8;
+    float v[8];
+    ct_dq8_tail<T>(w + (size_t)(r0 + r) * row_bytes, k, K, v);
+    *reinterpret_cast<uint4 *>(dst + r * ldd + k) = ct_pack_half8(v);
+}
+
+#define CT_MM_EPI_PER_BLOCK 2048
+/* out[t][r] = out[t][r] * xscale[t] + bias[r]; blocks of tokens without either return at once */
+__global__ void __launch_bounds__(256)
+    ct_mm_epilogue_kernel(float *out, size_t ldo, int M, const float *xscale, const float *bias) {
+    const int t = blockIdx.x;
+    const float s = xscale[t];
+    if (s == 1.0f && !bias) return;
+    float *o = out + (size_t)t * ldo;
+    const int end = min(M, (int)(blockIdx.y + 1) * CT_MM_EPI_PER_BLOCK);
+    for (int r = blockIdx.y * CT_MM_EPI_PER_BLOCK + threadIdx.x; r < end; r += blockDim.x)
+        o[r] = o[r] * s + (bias ? bias[r] : 0.0f);
+}
+
+/* ---- the op ----------------------------------------------------------------------------------- */
+
+static cudaError_t fail_op(cudaError_t e, const char *what, const ct_tensor *w) {
+    ct_fail(CT_ERR_DEVICE, "CUDA matmul %s: %s", w && w->name ? w->name : "(unnamed)", what);
+    return e;
+}
+
+static cudaError_t launch_fused(uint32_t type, const ct_mm_fused_args &a, int n_sms, cudaStream_t stream) {
+    switch (type) {
+#define CT_MM_FUSED_CASE(T) \
+    case T: return ct_mm_fused_launch<T>(a, n_sms, stream);
+        CT_DQ_FOR_EACH_TYPE(CT_MM_FUSED_CASE)
+#undef CT_MM_FUSED_CASE
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+static cudaError_t launch_dequant_f16(uint32_t type, const ct_tensor *w, int64_t r0, int64_t rows, __half *dst,
+                                      int ldd, cudaStream_t stream) {
+    const int64_t total = rows * (ldd / 8);
+    const unsigned blocks = (unsigned)((total + 255) / 256);
+    const uint8_t *wp = (const uint8_t *)w->data;
+    const int K = (int)w->ne0;
+    switch (type) {
+#define CT_MM_DQ_CASE(T)                                                                                 \
+    case T: ct_mm_dequant_f16_kernel<T><<<blocks, 256, 0, stream>>>(wp, w->row_bytes, K, r0, rows, dst, ldd); \
+        break;
+        CT_DQ_FOR_EACH_TYPE(CT_MM_DQ_CASE)
+#undef CT_MM_DQ_CASE
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+static cudaError_t run_cublas(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                              int n, int ldx) {
+    const int M = (int)w->ne1, K = (int)w->ne0;
+    const int ldo = (int)(out->row_bytes / sizeof(float));
+    const float alpha = 1.0f, beta = 0.0f;
+    float *o = (float *)out->data;
+    cudaError_t e;
+    if (w->type == CT_TYPE_F16) {
+        /* F16 weights go in as they are */
+        cublasStatus_t st = cublasGemmEx(mm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, M, n, K, &alpha, w->data, CUDA_R_16F,
+                                         (int)(w->row_bytes / 2), mm->x16, CUDA_R_16F, ldx, &beta, o, CUDA_R_32F, ldo,
+                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        if (st != CUBLAS_STATUS_SUCCESS) return fail_op(cudaErrorUnknown, cublasGetStatusString(st), w);
+    } else {
+        const int ldw = (int)round_up(K, 8);
+        int64_t chunk = (int64_t)(mm->wdq_bytes / ((size_t)ldw * sizeof(__half)));
+        chunk = chunk / CT_MM_CHUNK_ROWS_ALIGN * CT_MM_CHUNK_ROWS_ALIGN;
+        if (chunk <= 0) return fail_op(cudaErrorInvalidValue, "rows longer than reserved (dequantized chunk)", w);
+        for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+            const int rows = (int)(M - r0 < chunk ? M - r0 : chunk);
+            if ((e = launch_dequant_f16(w->type, w, r0, rows, mm->wdq, ldw, mm->stream)) != cudaSuccess) return e;
+            cublasStatus_t st = cublasGemmEx(mm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, K, &alpha, mm->wdq,
+                                             CUDA_R_16F, ldw, mm->x16, CUDA_R_16F, ldx, &beta, o + r0, CUDA_R_32F, ldo,
+                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+            if (st != CUBLAS_STATUS_SUCCESS) return fail_op(cudaErrorUnknown, cublasGetStatusString(st), w);
+        }
+    }
+    const dim3 grid((unsigned)n, (unsigned)((M + CT_MM_EPI_PER_BLOCK - 1) / CT_MM_EPI_PER_BLOCK));
+    ct_mm_epilogue_kernel<<<grid, 256, 0, mm->stream>>>(o, (size_t)ldo, M, mm->xscale,
+                                                        bias ? (const float *)bias->data : NULL);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w,
+                                          const ct_tensor *bias, const ct_tensor *in) {
+    /* the core validated the model; these checks are cheap and keep a bad call from reading
+     * or writing out of bounds */
+    const char *problem = weight_layout_problem(w);
+    if (problem) return fail_op(cudaErrorInvalidValue, problem, w);
+    if ((uintptr_t)w->data % 16 != 0) return fail_op(cudaErrorMisalignedAddress, "weight not 16-byte aligned", w);
+    if (in->type != CT_TYPE_F32 || out->type != CT_TYPE_F32 || in->ne0 != w->ne0 || out->ne0 != w->ne1 ||
+        out->ne1 != in->ne1 || in->row_bytes % 4 || out->row_bytes % 4 || in->row_bytes < (size_t)in->ne0 * 4 ||
+        out->row_bytes < (size_t)out->ne0 * 4)
+        return fail_op(cudaErrorInvalidValue, "input/output shapes do not match the weight", w);
+    if (bias && (bias->type != CT_TYPE_F32 || bias->ne0 * bias->ne1 != w->ne1))
+        return fail_op(cudaErrorInvalidValue, "bias shape does not match the weight", w);
+    const int64_t n = in->ne1;
+    if (n == 0) return cudaSuccess;
+    if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
+
+    const ct_mm_path path = choose_path(mm->mode, n, w->type);
+    if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
+
+    const int K = (int)w->ne0, M = (int)w->ne1;
+    const int ldx = (int)round_up(K, CT_MM_X_PAD);
+    if (n > mm->cap_tokens || ldx > mm->cap_ldx)
+        return fail_op(cudaErrorInvalidValue, "batch larger than reserved (ct_cuda_matmul_reserve)", w);
+    if (path == CT_MM_PATH_CUBLAS && w->type != CT_TYPE_F16 && !mm->wdq)
+        return fail_op(cudaErrorInvalidValue, "no dequantization buffer reserved for a cuBLAS-sized batch", w);
+    if ((M + 63) / 64 > 65535) return fail_op(cudaErrorInvalidValue, "more than 4M rows", w);
+
+    ct_mm_convert_kernel<<<(unsigned)n, CT_MM_CONVERT_THREADS, 0, mm->stream>>>(
+        (const float *)in->data, in->row_bytes / sizeof(float), K, mm->x16, ldx, mm->xscale);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+
+    if (path == CT_MM_PATH_CUBLAS) return run_cublas(mm, out, w, bias, (int)n, ldx);
+
+    ct_mm_fused_args a;
+    a.w = (const uint8_t *)w->data;
+    a.w_row_bytes = w->row_bytes;
+    a.w_end = a.w + ct_cuda_weight_device_bytes(w);
+    a.M = M;
+    a.K = K;
+    a.x = mm->x16;
+    a.ldx = ldx;
+    a.xscale = mm->xscale;
+    a.n = (int)n;
+    a.out = (float *)out->data;
+    a.ldo = out->row_bytes / sizeof(float);
+    a.bias = bias ? (const float *)bias->data : NULL;
+    return launch_fused(w->type, a, mm->n_sms, mm->stream);
+}
