@@ -1,16 +1,18 @@
-/* The CPU backend's fast matmul (SIMD kernels over 8-bit activations) against its reference
- * matmul (f32 dot of dequantized rows), through the backend interface, for every supported
- * weight type at every kernel level this CPU has (CTORCH_CPU_LEVEL), with 1 and 3 threads,
- * a bias, and token counts that take each path: 1 (decode: the caller quantizes), 5, 37
- * (the pool quantizes; the kernels' matrix-matrix path), and a batch longer than begin()
- * provided for (the op runs in chunks of tokens).
+/* The CPU backend's fast matmul (SIMD kernels over integer activations) against its
+ * reference matmul (f32 dot of dequantized rows), through the backend interface, for every
+ * supported weight type at every kernel level this CPU has (CTORCH_CPU_LEVEL) and both
+ * activation precisions (CTORCH_CPU_ACTIVATIONS=q16, the default, and q8), with 1 and 3
+ * threads, a bias, and token counts that take each path: 1 (decode: the caller quantizes),
+ * 5, 37 (the pool quantizes; the kernels' matrix-matrix path), and a batch longer than
+ * begin() provided for (the op runs in chunks of tokens).
  *
  * Tolerance, per output (t, r), from the activation rounding bound:
- *   Q4_0..Q8_0 weights: activations become int8 q = round(x / d) with one d = absmax/127 per
- *     32-block, so |x - q d| <= d/2 and |error| <= sum over blocks b of d_b/2 * sum_{i in b} |w_i|;
+ *   Q4_0..Q8_0 weights, Q8: activations become int8 q = round(x / d) with one d = absmax/127
+ *     per 32-block, so |x - q d| <= d/2 and |error| <= sum over blocks b of d_b/2 * sum_{i in b} |w_i|;
+ *   Q16: the same with d = absmax/32512 and 1.5 d instead of d/2 (qk_internal.h);
  *   Q2_K..Q6_K: the same with 256-blocks;
- *   BF16: x rounded to bfloat16 (8 significant bits), |error| <= 2^-9 * sum |w_i x_i|;
- *   F32, F16: activations stay f32: only float rounding.
+ *   BF16: at Q8 x rounded to bfloat16 (8 significant bits), |error| <= 2^-9 * sum |w_i x_i|;
+ *   F32, F16 (and BF16 at Q16): activations stay f32: only float rounding.
  * plus 2e-5 * (sum |w_i x_i| + the bound) for float32 accumulation in a different order
  * (sums of <= 512 terms: ~512 * 6e-8 = 3e-5 worst case, ~1e-6 typical; the bound is not
  * tight, so 2e-5 suffices in practice and a wrong row or block gives O(1) errors). The test
@@ -57,7 +59,7 @@ static int act_block(ct_type type) {
 }
 
 /* the rounding bound of the comment at the top, for one weight row and one activation row */
-static double error_bound(ct_type type, const float *w, const float *x) {
+static double error_bound(ct_type type, bool q16, const float *w, const float *x) {
     double mag = 0, bound = 0;
     for (int i = 0; i < COLS; i++) mag += fabs((double)w[i] * x[i]);
     int blk = act_block(type);
@@ -65,9 +67,9 @@ static double error_bound(ct_type type, const float *w, const float *x) {
         for (int b = 0; b < COLS; b += blk) {
             double amax = 0, wsum = 0;
             for (int i = b; i < b + blk; i++) amax = fmax(amax, fabs(x[i])), wsum += fabs(w[i]);
-            bound += amax / 127.0 / 2.0 * wsum;
+            bound += q16 ? amax / 32512.0 * 1.5 * wsum : amax / 127.0 / 2.0 * wsum;
         }
-    } else if (type == CT_TYPE_BF16) {
+    } else if (type == CT_TYPE_BF16 && !q16) {
         bound = mag * ldexp(1.0, -9);
     }
     return bound + 2e-5 * (mag + bound);
@@ -110,20 +112,25 @@ static void run_matmul(ct_backend *be, ct_type type, const weights *W, const flo
     CHECK_OK(be->end(be));
 }
 
-static ct_backend *create(const char *level, int n_threads) {
+/* a backend at a level ("reference" or a kernel level) and precision ("q16" or "q8") */
+static ct_backend *create(const char *level, const char *act, int n_threads) {
     setenv("CTORCH_CPU_LEVEL", level, 1);
+    setenv("CTORCH_CPU_ACTIVATIONS", act, 1);
     ct_backend *be = NULL;
     CHECK_OK(ct_backend_create("cpu", n_threads, &be));
     if (be) {
-        CHECK_MSG(!strcmp(ct_backend_cpu_matmul_path(be), level), "CTORCH_CPU_LEVEL=%s runs %s", level,
-                  ct_backend_cpu_matmul_path(be));
+        char want[64];
+        snprintf(want, sizeof want, "%s%s", level, strcmp(act, "q8") || !strcmp(level, "reference") ? "" : "/q8");
+        CHECK_MSG(!strcmp(ct_backend_cpu_matmul_path(be), want), "CTORCH_CPU_LEVEL=%s CTORCH_CPU_ACTIVATIONS=%s runs %s",
+                  level, act, ct_backend_cpu_matmul_path(be));
         CHECK_OK(be->reserve(be, COLS, 16));
     }
     return be;
 }
 
 /* chunked: a fresh backend whose begin() saw 1 token, given 37 */
-static void test_type(ct_backend *ref, ct_backend *fast, const char *level, int n_threads, ct_type type, bool chunked) {
+static void test_type(ct_backend *ref, ct_backend *fast, const char *level, bool q16, int n_threads, ct_type type,
+                      bool chunked) {
     weights W = make_weights(type);
     float bias[ROWS], *in = malloc(sizeof(float) * COLS * MAX_TOKENS);
     const size_t stride = ROWS + 3;
@@ -144,12 +151,12 @@ static void test_type(ct_backend *ref, ct_backend *fast, const char *level, int 
         for (int t = 0; t < n; t++)
             for (int r = 0; r < ROWS; r++) {
                 double e = fabs((double)got[t * stride + r] - want[t * stride + r]);
-                double bound = error_bound(type, W.deq + r * COLS, in + t * COLS);
+                double bound = error_bound(type, q16, W.deq + r * COLS, in + t * COLS);
                 worst = fmax(worst, e / bound);
                 nonzero = fmax(nonzero, e);
             }
-        CHECK_MSG(worst <= 1.0, "%s, %d threads, %s, %d tokens (begin %d): error %.3g x the bound", level, n_threads,
-                  ct_type_name(type), n, counts[c][1], worst);
+        CHECK_MSG(worst <= 1.0, "%s %s, %d threads, %s, %d tokens (begin %d): error %.3g x the bound", level,
+                  q16 ? "q16" : "q8", n_threads, ct_type_name(type), n, counts[c][1], worst);
         CHECK_MSG(!act_block(type) || nonzero > 0, "%s %s: bit-identical to the reference: the fast path did not run",
                   level, ct_type_name(type));
     }
@@ -215,26 +222,30 @@ int main(void) {
                              CT_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         CHECK_MSG(ct_cpu_qmatmul_supports(types[i]), "%s has no fast path", ct_type_name(types[i]));
-    ct_backend *ref = create("reference", 2);
+    ct_backend *ref = create("reference", "q16", 2);
     int levels = 0;
     for (int l = 0; l <= (int)ct_cpu_level_best(); l++) {
         const char *level = ct_cpu_level_name((ct_cpu_level)l);
-        for (int nt = 1; nt <= 3; nt += 2) {
-            ct_backend *fast = create(level, nt);
-            if (ref && fast)
-                for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) test_type(ref, fast, level, nt, types[i], false);
-            ct_backend_destroy(fast);
-            for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-                fast = create(level, nt);
-                if (ref && fast) test_type(ref, fast, level, nt, types[i], true);
+        for (int q16 = 1; q16 >= 0; q16--)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                const char *act = q16 ? "q16" : "q8";
+                ct_backend *fast = create(level, act, nt);
+                if (ref && fast)
+                    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+                        test_type(ref, fast, level, q16, nt, types[i], false);
                 ct_backend_destroy(fast);
+                for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+                    fast = create(level, act, nt);
+                    if (ref && fast) test_type(ref, fast, level, q16, nt, types[i], true);
+                    ct_backend_destroy(fast);
+                }
             }
-        }
         levels++;
     }
-    printf("fast matmul vs reference: %d kernel levels x 13 weight types x 1 and 3 threads\n", levels);
+    printf("fast matmul vs reference: %d kernel levels x 2 precisions x 13 weight types x 1 and 3 threads\n", levels);
 
     unsetenv("CTORCH_CPU_LEVEL");
+    unsetenv("CTORCH_CPU_ACTIVATIONS");
     ct_backend *fast = NULL;
     CHECK_OK(ct_backend_create("cpu", 3, &fast));
     if (fast && ref) {
@@ -250,6 +261,11 @@ int main(void) {
     CHECK(ct_backend_create("cpu", 1, &bad) == CT_ERR_INVALID_ARGUMENT && bad == NULL);
     CHECK(strstr(ct_last_error(), "CTORCH_CPU_LEVEL") != NULL);
     unsetenv("CTORCH_CPU_LEVEL");
+    /* so does an unknown activation precision */
+    setenv("CTORCH_CPU_ACTIVATIONS", "q12", 1);
+    CHECK(ct_backend_create("cpu", 1, &bad) == CT_ERR_INVALID_ARGUMENT && bad == NULL);
+    CHECK(strstr(ct_last_error(), "CTORCH_CPU_ACTIVATIONS") != NULL && strstr(ct_last_error(), "q12") != NULL);
+    unsetenv("CTORCH_CPU_ACTIVATIONS");
     ct_backend *best = NULL;
     CHECK_OK(ct_backend_create("cpu", 1, &best));
     if (best) CHECK(!strcmp(ct_backend_cpu_matmul_path(best), ct_cpu_level_name(ct_cpu_level_best())));

@@ -1,12 +1,16 @@
-/* The CPU quantized matmul kernels (src/backend/cpu/kernels/):
+/* The CPU quantized matmul kernels (src/backend/cpu/kernels/), at both activation
+ * precisions (Q16, the default: two int8 halves; Q8):
  *   1. every level's activation quantizer writes the scalar quantizer's exact bytes, and the
- *      scalar quantizer meets its definition (|x - d*q| <= d/2, sums, scales);
+ *      scalar quantizer meets its definition (|x - d*a| <= d/2 at Q8, 1.5 d at Q16, sums,
+ *      scales, no -128);
  *   2. the scalar reference matmul equals a float64 dequantize-and-dot of the same quantized
- *      operands, and is within the bound set by 8-bit activation rounding of the f32 dot;
+ *      operands, and is within the bound set by activation rounding of the f32 dot;
  *   3. every SIMD level the CPU has, forced in turn, matches the scalar reference for every
  *      weight type on random blocks, odd row counts, 1..9 and 33 tokens, several K sizes
- *      (block tails, K chunks), and row sub-ranges;
- *   4. level names, CTORCH_CPU_LEVEL, row sizes.
+ *      (block tails, K chunks), and row sub-ranges; plus extreme operands (every activation
+ *      at its largest value, weights at their largest levels and scales), where the Q16
+ *      integer sums come closest to overflowing int32;
+ *   4. level and precision names, CTORCH_CPU_LEVEL, CTORCH_CPU_ACTIVATIONS, row sizes.
  * With --bench (never under ctest) it measures instead: memory read bandwidth, int8 VNNI
  * peak, GEMV GB/s and GEMM GFLOP/s per type, level and thread count; see docs/perf.md. */
 #define _POSIX_C_SOURCE 200809L
@@ -108,17 +112,32 @@ static void random_weights(ct_test_rng *rng, ct_type type, int64_t rows, int64_t
     free(x);
 }
 
+static const ct_cpu_act_precision precisions[] = {CT_CPU_ACT_Q16, CT_CPU_ACT_Q8};
+
+static const ct_qkernels *table(ct_cpu_level level, ct_cpu_act_precision p) {
+    const ct_qkernels *k = NULL;
+    CHECK_OK(ct_qkernels_for(level, p, &k));
+    return k;
+}
+
+/* the integer activation value of element i: qs (Q8) or 256 qs + ql (Q16) */
+static int32_t act_int(const ct_act_view *v, ct_cpu_act_precision p, int64_t i) {
+    return p == CT_CPU_ACT_Q16 ? 256 * v->qs[i] + v->ql[i] : v->qs[i];
+}
+
 /* The activation row as doubles, read from the documented layout. */
-static void dequantize_act(ct_type wtype, const uint8_t *a, int64_t n, double *out) {
-    switch (ct_qk_act_kind(wtype)) {
-    case CT_ACT_Q8_32: {
+static void dequantize_act(ct_type wtype, ct_cpu_act_precision p, const uint8_t *a, int64_t n, double *out) {
+    switch (ct_qk_act_kind(wtype, p)) {
+    case CT_ACT_Q8_32:
+    case CT_ACT_Q16_32: {
         const ct_act_view v = ct_act_view_q8_32(a, n);
-        for (int64_t i = 0; i < n; i++) out[i] = (double)v.d[i / 32] * v.qs[i];
+        for (int64_t i = 0; i < n; i++) out[i] = (double)v.d[i / 32] * act_int(&v, p, i);
         break;
     }
-    case CT_ACT_Q8_256: {
+    case CT_ACT_Q8_256:
+    case CT_ACT_Q16_256: {
         const ct_act_view v = ct_act_view_q8_256(a, n);
-        for (int64_t i = 0; i < n; i++) out[i] = (double)v.d[i / 256] * v.qs[i];
+        for (int64_t i = 0; i < n; i++) out[i] = (double)v.d[i / 256] * act_int(&v, p, i);
         break;
     }
     case CT_ACT_F32:
@@ -142,7 +161,13 @@ static void dequantize_act(ct_type wtype, const uint8_t *a, int64_t n, double *o
 
 static const ct_type act_kind_types[] = {CT_TYPE_Q8_0, CT_TYPE_Q4_K, CT_TYPE_F32, CT_TYPE_BF16};
 
-static void check_scalar_quantizer_definition(ct_test_rng *rng, const ct_qkernels *scalar) {
+static void check_scalar_quantizer_definition(ct_test_rng *rng, ct_cpu_act_precision p) {
+    const ct_qkernels *scalar = table(CT_CPU_SCALAR, p);
+    if (!scalar) return;
+    const bool q16 = p == CT_CPU_ACT_Q16;
+    const double lim = q16 ? CT_QK_Q16_MAX : 127.0;
+    /* |x - d*a|: half a step from rounding, one more at Q16 where ql = -128 moves to -127 */
+    const double max_err = q16 ? 1.5 : 0.5;
     const int64_t n = 1024;
     float *x = malloc(n * sizeof(float));
     random_floats(rng, x, n);
@@ -153,35 +178,48 @@ static void check_scalar_quantizer_definition(ct_test_rng *rng, const ct_qkernel
         uint8_t *a = alloc64(ct_cpu_act_row_bytes(wt, n));
         ct_cpu_quantize_activations(scalar, wt, x, n, a);
         const ct_act_view v = bs == 32 ? ct_act_view_q8_32(a, n) : ct_act_view_q8_256(a, n);
-        int bad = 0;
+        int bad = 0, moved = 0;
         for (int64_t b = 0; b < n / bs; b++) {
             float amax = 0;
             int sum = 0;
             for (int j = 0; j < bs; j++) amax = fmaxf(amax, fabsf(x[b * bs + j]));
-            if (v.d[b] != amax / 127.0f) bad++;
+            if (v.d[b] != amax / (float)lim) bad++;
             for (int j = 0; j < bs; j++) {
                 const int64_t i = b * bs + j;
-                /* the rounding error of one quant: at most half a step (plus float slack) */
-                if (fabs((double)x[i] - (double)v.d[b] * v.qs[i]) > 0.5 * v.d[b] * (1 + 1e-5) + 1e-30) bad++;
-                if (v.qs[i] == -128) bad++;
-                sum += v.qs[i];
+                const double err = fabs((double)x[i] - (double)v.d[b] * act_int(&v, p, i));
+                if (err > max_err * v.d[b] * (1 + 1e-5) + 1e-30) bad++;
+                moved += err > 0.5 * v.d[b] * (1 + 1e-5);
+                if (v.qs[i] == -128 || v.ql[i] == -128 || (!q16 && v.ql[i] != 0)) bad++;
+                if (abs(act_int(&v, p, i)) > (int)lim) bad++;
+                sum += act_int(&v, p, i);
             }
             if (bs == 32 && v.s[b] != v.d[b] * (float)sum) bad++;
         }
         if (bs == 256)
             for (int64_t g = 0; g < n / 16; g++) {
-                int sum = 0;
-                for (int j = 0; j < 16; j++) sum += v.qs[16 * g + j];
-                if (v.bsums[g] != sum) bad++;
+                int sum = 0, sum_lo = 0;
+                for (int j = 0; j < 16; j++) sum += v.qs[16 * g + j], sum_lo += v.ql[16 * g + j];
+                if (v.bsums[g] != sum || v.bsums_lo[g] != sum_lo) bad++;
             }
-        CHECK_MSG(bad == 0, "scalar %s activation quantizer: %d violations of its definition",
-                  k == 0 ? "Q8_32" : "Q8_256", bad);
+        CHECK_MSG(bad == 0, "scalar %s activation quantizer (%s): %d violations of its definition",
+                  k == 0 ? "32-block" : "256-block", ct_cpu_act_precision_name(p), bad);
+        /* Q16: about 1/256 of the values land on ql = -128 and move by one more unit */
+        if (q16) CHECK_MSG(moved < n / 32, "Q16: %d of %lld values moved by more than half a step", moved, (long long)n);
         free(a);
+    }
+    /* the Q16 split of single values, including both ends and the ql = -128 case */
+    const float vs[] = {32512.0f, -32512.0f, 32384.0f, -32384.0f, 128.0f, -128.0f, 127.5f, 0.0f, 1e9f, -1e9f, 383.0f, 384.0f};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        int8_t hi, lo;
+        ct_qk_split_q16(vs[i], &hi, &lo);
+        const double want = fmax(-32512.0, fmin(32512.0, nearbyint(vs[i])));
+        CHECK_MSG(hi != -128 && lo != -128 && fabs(256.0 * hi + lo - want) <= 1.0, "split of %g: %d * 256 + %d", vs[i], hi, lo);
     }
     free(x);
 }
 
 static void check_quantizers_match(ct_test_rng *rng, const ct_qkernels *scalar, const ct_qkernels *k) {
+    const ct_cpu_act_precision p = ct_qkernels_precision(k);
     const int64_t n = 2048;
     float *x = malloc(n * sizeof(float));
     random_floats(rng, x, n);
@@ -197,8 +235,8 @@ static void check_quantizers_match(ct_test_rng *rng, const ct_qkernels *scalar, 
             memset(b, 0x55, ab);
             ct_cpu_quantize_activations(scalar, wt, x, len, a);
             ct_cpu_quantize_activations(k, wt, x, len, b);
-            CHECK_MSG(memcmp(a, b, ab) == 0, "level %s: activation quantizer for %s weights (n=%lld) differs from scalar",
-                      ct_cpu_level_name(ct_qkernels_level(k)), ct_type_name(wt), (long long)len);
+            CHECK_MSG(memcmp(a, b, ab) == 0, "level %s (%s): activation quantizer for %s weights (n=%lld) differs from scalar",
+                      ct_cpu_level_name(ct_qkernels_level(k)), ct_cpu_act_precision_name(p), ct_type_name(wt), (long long)len);
             free(a);
             free(b);
         }
@@ -208,7 +246,9 @@ static void check_quantizers_match(ct_test_rng *rng, const ct_qkernels *scalar, 
 
 /* ---- 2. scalar reference vs float64 ------------------------------------------------------------ */
 
-static void check_scalar_vs_f64(ct_test_rng *rng, const ct_qkernels *scalar) {
+static void check_scalar_vs_f64(ct_test_rng *rng, ct_cpu_act_precision p) {
+    const ct_qkernels *scalar = table(CT_CPU_SCALAR, p);
+    if (!scalar) return;
     const int64_t rows = 5, nt = 3;
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const ct_type type = all_types[ti];
@@ -224,10 +264,12 @@ static void check_scalar_vs_f64(ct_test_rng *rng, const ct_qkernels *scalar) {
         ct_cpu_qmatmul(scalar, &wt, a, nt, out, (size_t)rows, 0, rows);
         double worst_exact = 0, worst_quant = 0;
         for (int64_t t = 0; t < nt; t++) {
-            dequantize_act(type, a + t * ab, n, ad);
-            const ct_act_view v8 = ct_qk_act_kind(type) == CT_ACT_Q8_32 ? ct_act_view_q8_32(a + t * ab, n)
-                                                                        : ct_act_view_q8_256(a + t * ab, n);
-            const int abs = ct_qk_act_kind(type) == CT_ACT_Q8_32 ? 32 : 256;
+            dequantize_act(type, p, a + t * ab, n, ad);
+            const ct_act_kind kind = ct_qk_act_kind(type, p);
+            const bool blk32 = kind == CT_ACT_Q8_32 || kind == CT_ACT_Q16_32;
+            const ct_act_view v8 = blk32 ? ct_act_view_q8_32(a + t * ab, n) : ct_act_view_q8_256(a + t * ab, n);
+            const int abs = blk32 ? 32 : 256;
+            const double step = p == CT_CPU_ACT_Q16 ? 1.5 : 0.5; /* see check_scalar_quantizer_definition */
             for (int64_t r = 0; r < rows; r++) {
                 CHECK_OK(ct_dequantize_row(type, w + r * rb, wf, n));
                 double exact = 0, mag = 0, truth = 0, tmag = 0, round_bound = 0;
@@ -237,9 +279,11 @@ static void check_scalar_vs_f64(ct_test_rng *rng, const ct_qkernels *scalar) {
                     mag += fabs(wf[i] * ad[i]);
                     truth += wf[i] * xi;
                     tmag += fabs(wf[i] * xi);
-                    switch (ct_qk_act_kind(type)) {
+                    switch (kind) {
                     case CT_ACT_Q8_32:
-                    case CT_ACT_Q8_256: round_bound += fabs(wf[i]) * 0.5 * v8.d[i / abs]; break;
+                    case CT_ACT_Q8_256:
+                    case CT_ACT_Q16_32:
+                    case CT_ACT_Q16_256: round_bound += fabs(wf[i]) * step * v8.d[i / abs]; break;
                     case CT_ACT_BF16: round_bound += fabs(wf[i] * xi) * 0x1p-9; break;
                     default: break;
                     }
@@ -248,22 +292,24 @@ static void check_scalar_vs_f64(ct_test_rng *rng, const ct_qkernels *scalar) {
                 /* Same quantized operands: the integer block dots are exact, so only float32
                  * rounding remains: a few roundings per block term plus a sequential sum of at
                  * most 40 terms, <= ~45 * 2^-24 ~ 3e-6 of the magnitude sum (x2 for the split
-                 * min terms of Q4_1/Q5_1/Q2_K/Q4_K/Q5_K). 1e-5 covers it with margin; a wrong level or
-                 * scale anywhere changes the result by ~1e-2 of it. */
-                CHECK_MSG(fabs(got - exact) <= 1e-5 * mag + 1e-30, "%s scalar r=%lld t=%lld: %.9g vs f64 %.9g (mag %.3g)",
-                          ct_type_name(type), (long long)r, (long long)t, got, exact, mag);
+                 * min terms of Q4_1/Q5_1/Q2_K/Q4_K/Q5_K; Q16's 64-bit k-quant sums round once
+                 * more on conversion). 1e-5 covers it with margin; a wrong level or scale
+                 * anywhere changes the result by ~1e-2 of it (Q8) or ~1e-5 (a lost Q16 low half,
+                 * caught by the bound below). */
+                CHECK_MSG(fabs(got - exact) <= 1e-5 * mag + 1e-30, "%s %s scalar r=%lld t=%lld: %.9g vs f64 %.9g (mag %.3g)",
+                          ct_type_name(type), ct_cpu_act_precision_name(p), (long long)r, (long long)t, got, exact, mag);
                 /* Against the unquantized f32 activations: each activation moved by at most half
                  * its block's step d/2 (bf16: 2^-9 relative), so the dot moves by at most
                  * sum |w| d/2; plus the float slack above. */
                 CHECK_MSG(fabs(got - truth) <= round_bound + 1e-5 * (tmag + mag) + 1e-30,
-                          "%s scalar r=%lld t=%lld: %.9g vs f32-activation dot %.9g, bound %.3g", ct_type_name(type),
-                          (long long)r, (long long)t, got, truth, round_bound);
+                          "%s %s scalar r=%lld t=%lld: %.9g vs f32-activation dot %.9g, bound %.3g", ct_type_name(type),
+                          ct_cpu_act_precision_name(p), (long long)r, (long long)t, got, truth, round_bound);
                 if (mag > 0) worst_exact = fmax(worst_exact, fabs(got - exact) / mag);
                 if (round_bound > 0) worst_quant = fmax(worst_quant, fabs(got - truth) / round_bound);
             }
         }
-        printf("  scalar %-5s vs f64: max err %.2e of sum|w*a|; vs unquantized activations: max %.2f of the rounding bound\n",
-               ct_type_name(type), worst_exact, worst_quant);
+        printf("  scalar %-5s %-3s vs f64: max err %.2e of sum|w*a|; vs unquantized activations: max %.2f of the rounding bound\n",
+               ct_type_name(type), ct_cpu_act_precision_name(p), worst_exact, worst_quant);
         free(w), free(a), free(x), free(out), free(wf), free(ad);
     }
 }
@@ -276,6 +322,7 @@ static const int token_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 33};
 
 typedef struct {
     ct_type type;
+    ct_cpu_act_precision p;
     int64_t n, rows;
     uint8_t *w, *act; /* act: MAX_TOKENS rows quantized by the scalar quantizer */
     size_t rb, ab;
@@ -284,7 +331,7 @@ typedef struct {
 } case_data;
 
 static void make_case(ct_test_rng *rng, const ct_qkernels *scalar, ct_type type, int64_t n, int64_t rows, case_data *c) {
-    c->type = type, c->n = n, c->rows = rows;
+    c->type = type, c->n = n, c->rows = rows, c->p = ct_qkernels_precision(scalar);
     c->rb = row_bytes_of(type, n), c->ab = ct_cpu_act_row_bytes(type, n);
     c->w = alloc64(c->rb * rows);
     c->act = alloc64(c->ab * MAX_TOKENS);
@@ -297,7 +344,7 @@ static void make_case(ct_test_rng *rng, const ct_qkernels *scalar, ct_type type,
     for (int t = 0; t < MAX_TOKENS; t++) {
         random_floats(rng, x, n);
         ct_cpu_quantize_activations(scalar, type, x, n, c->act + t * c->ab);
-        dequantize_act(type, c->act + t * c->ab, n, ad);
+        dequantize_act(type, c->p, c->act + t * c->ab, n, ad);
         for (int64_t r = 0; r < rows; r++) {
             double m = 0;
             for (int64_t i = 0; i < n; i++) m += fabs(wf[r * n + i] * ad[i]);
@@ -337,25 +384,27 @@ static double run_level_case(const ct_qkernels *k, const case_data *c, int nt, i
             const double err = fabs(got - want);
             if (!(err <= 1e-5 * mag + 1e-30)) {
                 if (bad++ < 3)
-                    fprintf(stderr, "  %s %s n=%lld nt=%d r=%zu t=%d: got %.9g want %.9g (mag %.3g)\n",
-                            ct_cpu_level_name(ct_qkernels_level(k)), ct_type_name(c->type), (long long)c->n, nt, r, t,
-                            got, want, mag);
+                    fprintf(stderr, "  %s %s %s n=%lld nt=%d r=%zu t=%d: got %.9g want %.9g (mag %.3g)\n",
+                            ct_cpu_level_name(ct_qkernels_level(k)), ct_cpu_act_precision_name(c->p), ct_type_name(c->type),
+                            (long long)c->n, nt, r, t, got, want, mag);
             }
             if (mag > 0) worst = fmax(worst, err / mag);
         }
-    CHECK_MSG(bad == 0, "level %s, %s, n=%lld, %d tokens, rows [%lld,%lld): %d outputs off",
-              ct_cpu_level_name(ct_qkernels_level(k)), ct_type_name(c->type), (long long)c->n, nt, (long long)r0,
-              (long long)r1, bad);
+    CHECK_MSG(bad == 0, "level %s (%s), %s, n=%lld, %d tokens, rows [%lld,%lld): %d outputs off",
+              ct_cpu_level_name(ct_qkernels_level(k)), ct_cpu_act_precision_name(c->p), ct_type_name(c->type),
+              (long long)c->n, nt, (long long)r0, (long long)r1, bad);
     CHECK_MSG(touched == 0, "level %s, %s: %d outputs outside rows [%lld,%lld) were written",
               ct_cpu_level_name(ct_qkernels_level(k)), ct_type_name(c->type), touched, (long long)r0, (long long)r1);
     free(out);
     return worst;
 }
 
-static void check_levels(ct_test_rng *rng, const ct_qkernels *scalar) {
+static void check_levels(ct_test_rng *rng, ct_cpu_act_precision p) {
+    const ct_qkernels *scalar = table(CT_CPU_SCALAR, p);
+    if (!scalar) return;
     const ct_cpu_level best = ct_cpu_level_best();
     for (int l = CT_CPU_AVX2; l < CT_CPU_LEVEL_COUNT; l++)
-        if (l > (int)best) printf("  level %s: skipped: this CPU lacks it\n", ct_cpu_level_name((ct_cpu_level)l));
+        if (l > (int)best && p == CT_CPU_ACT_Q16) printf("  level %s: skipped: this CPU lacks it\n", ct_cpu_level_name((ct_cpu_level)l));
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         const ct_type type = all_types[ti];
         const int bs = (int)ct_type_traits_of(type)->block_size;
@@ -367,14 +416,14 @@ static void check_levels(ct_test_rng *rng, const ct_qkernels *scalar) {
             case_data c;
             make_case(rng, scalar, type, n, 13, &c);
             for (int l = CT_CPU_AVX2; l <= (int)best; l++) {
-                const ct_qkernels *k;
-                CHECK_OK(ct_qkernels_for_level((ct_cpu_level)l, &k));
+                const ct_qkernels *k = table((ct_cpu_level)l, p);
                 if (!k) continue;
                 const ct_cpu_level impl = ct_qkernels_type_level(k, type);
                 if (impl != (ct_cpu_level)l) {
                     if (ni == 0)
-                        printf("  level %-10s %-5s: no kernel of its own, runs the %s one (checked below it)\n",
-                               ct_cpu_level_name((ct_cpu_level)l), ct_type_name(type), ct_cpu_level_name(impl));
+                        printf("  level %-10s %-3s %-5s: no kernel of its own, runs the %s one (checked below it)\n",
+                               ct_cpu_level_name((ct_cpu_level)l), ct_cpu_act_precision_name(p), ct_type_name(type),
+                               ct_cpu_level_name(impl));
                     continue;
                 }
                 double worst = 0;
@@ -382,11 +431,81 @@ static void check_levels(ct_test_rng *rng, const ct_qkernels *scalar) {
                     worst = fmax(worst, run_level_case(k, &c, token_counts[i], 0, c.rows));
                 worst = fmax(worst, run_level_case(k, &c, 1, 2, c.rows - 1));
                 worst = fmax(worst, run_level_case(k, &c, 9, 1, c.rows - 2));
-                printf("  level %-10s %-5s n=%-5lld: 12 runs (1..9, 33 tokens, row ranges) max err %.2e of sum|w*a|\n",
-                       ct_cpu_level_name((ct_cpu_level)l), ct_type_name(type), (long long)n, worst);
+                printf("  level %-10s %-3s %-5s n=%-5lld: 12 runs (1..9, 33 tokens, row ranges) max err %.2e of sum|w*a|\n",
+                       ct_cpu_level_name((ct_cpu_level)l), ct_cpu_act_precision_name(p), ct_type_name(type), (long long)n,
+                       worst);
             }
             free_case(&c);
         }
+    }
+}
+
+/* Extreme operands: every activation of a row equal (all quants at +-127, Q16 values at
+ * +-32512) against weights whose levels and scales are all at their largest magnitude, the
+ * case where the integer sums of the Q16 kernels come closest to int32's range. Every level
+ * must still match the scalar reference (which sums in 64 bits) and a float64 dot. */
+static void check_extremes(ct_cpu_act_precision p) {
+    const ct_qkernels *scalar = table(CT_CPU_SCALAR, p);
+    if (!scalar) return;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        const ct_type type = all_types[ti];
+        const ct_type_traits *tr = ct_type_traits_of(type);
+        if (!tr->quantized) continue;
+        const int64_t n = tr->block_size == 256 ? 512 : 64, rows = 4;
+        const size_t rb = row_bytes_of(type, n), ab = ct_cpu_act_row_bytes(type, n);
+        uint8_t *w = alloc64(rb * rows), *a = alloc64(ab * 4);
+        float *x = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n), ref[4 * 4], out[4 * 4];
+        double mags[4 * 4];
+        /* every bit set (the largest levels, 6-bit scales and mins), fp16 scales +-1 (0xFF
+         * bytes would be NaN), Q6_K sub-block scales -128, Q8_0 levels -128 in rows 2 and 3 */
+        memset(w, 0xFF, rb * rows);
+        for (int64_t r = 0; r < rows; r++) {
+            int off[2];
+            scale_fields(type, off);
+            for (size_t b = 0; b < rb / tr->type_size; b++)
+                for (int f = 0; f < 2; f++)
+                    if (off[f] >= 0) {
+                        const uint16_t one = ct_fp32_to_fp16(r % 2 ? -1.0f : 1.0f);
+                        memcpy(w + (size_t)r * rb + b * tr->type_size + off[f], &one, 2);
+                    }
+            if (type == CT_TYPE_Q6_K) /* scales of -128: the most negative sub-block scale */
+                for (size_t b = 0; b < rb / tr->type_size; b++)
+                    memset(w + (size_t)r * rb + b * tr->type_size + offsetof(block_q6_K, scales), 0x80, 16);
+            if (type == CT_TYPE_Q8_0 && r >= 2) /* levels of -128 */
+                for (size_t b = 0; b < rb / tr->type_size; b++) memset(w + (size_t)r * rb + b * tr->type_size + 2, 0x80, 32);
+        }
+        for (int t = 0; t < 4; t++) {
+            for (int64_t i = 0; i < n; i++) x[i] = t % 2 ? -3.0f : 3.0f;
+            if (t >= 2)
+                for (int64_t i = 0; i < n; i += 2) x[i] = -x[i];
+            ct_cpu_quantize_activations(scalar, type, x, n, a + t * ab);
+        }
+        const ct_tensor wt = {.data = w, .type = type, .ne0 = n, .ne1 = rows, .row_bytes = rb, .name = "w"};
+        ct_cpu_qmatmul(scalar, &wt, a, 4, ref, rows, 0, rows);
+        double *ad = malloc(sizeof(double) * n);
+        for (int t = 0; t < 4; t++) {
+            dequantize_act(type, p, a + t * ab, n, ad);
+            for (int64_t r = 0; r < rows; r++) {
+                CHECK_OK(ct_dequantize_row(type, w + r * rb, wf, n));
+                double exact = 0, mag = 0;
+                for (int64_t i = 0; i < n; i++) exact += wf[i] * ad[i], mag += fabs(wf[i] * ad[i]);
+                mags[t * rows + r] = mag;
+                CHECK_MSG(fabs(ref[t * rows + r] - exact) <= 1e-5 * mag, "extremes: %s %s scalar r=%lld t=%d: %.9g vs f64 %.9g",
+                          ct_type_name(type), ct_cpu_act_precision_name(p), (long long)r, t, ref[t * rows + r], exact);
+            }
+        }
+        for (int l = CT_CPU_AVX2; l <= (int)ct_cpu_level_best(); l++) {
+            const ct_qkernels *k = table((ct_cpu_level)l, p);
+            if (!k) continue;
+            for (int nt = 1; nt <= 4; nt += 3) { /* matrix-vector and matrix-matrix */
+                ct_cpu_qmatmul(k, &wt, a, nt, out, rows, 0, rows);
+                for (int i = 0; i < nt * rows; i++)
+                    CHECK_MSG(fabs((double)out[i] - ref[i]) <= 1e-5 * mags[i],
+                              "extremes: level %s %s %s nt=%d output %d: %.9g vs scalar %.9g", ct_cpu_level_name((ct_cpu_level)l),
+                              ct_cpu_act_precision_name(p), ct_type_name(type), nt, i, out[i], ref[i]);
+            }
+        }
+        free(w), free(a), free(x), free(wf), free(ad);
     }
 }
 
@@ -416,11 +535,34 @@ static void check_dispatch(void) {
     }
     unsetenv("CTORCH_CPU_LEVEL");
     CHECK_OK(ct_qkernels_select(&k));
-    CHECK(k && ct_qkernels_level(k) == ct_cpu_level_best());
+    CHECK(k && ct_qkernels_level(k) == ct_cpu_level_best() && ct_qkernels_precision(k) == CT_CPU_ACT_Q16);
     CHECK(ct_qkernels_for_level(CT_CPU_LEVEL_COUNT, &k) == CT_ERR_INVALID_ARGUMENT);
+    CHECK(ct_qkernels_for(CT_CPU_SCALAR, CT_CPU_ACT_PRECISION_COUNT, &k) == CT_ERR_INVALID_ARGUMENT && k == NULL);
 
-    CHECK(ct_cpu_act_row_bytes(CT_TYPE_Q4_0, 2048) == 2048 + 8 * 64);
-    CHECK(ct_cpu_act_row_bytes(CT_TYPE_Q4_K, 2048) == 2048 + 4 * 8 + 2 * 128 + 32); /* padded to 64 */
+    /* CTORCH_CPU_ACTIVATIONS */
+    for (int p = 0; p < CT_CPU_ACT_PRECISION_COUNT; p++) {
+        ct_cpu_act_precision got;
+        CHECK_OK(ct_cpu_act_precision_parse(ct_cpu_act_precision_name((ct_cpu_act_precision)p), &got));
+        CHECK(got == (ct_cpu_act_precision)p);
+    }
+    setenv("CTORCH_CPU_ACTIVATIONS", "q8", 1);
+    setenv("CTORCH_CPU_LEVEL", "scalar", 1);
+    CHECK_OK(ct_qkernels_select(&k));
+    CHECK(k && ct_qkernels_precision(k) == CT_CPU_ACT_Q8 && ct_qkernels_level(k) == CT_CPU_SCALAR);
+    setenv("CTORCH_CPU_ACTIVATIONS", "q4", 1);
+    CHECK(ct_qkernels_select(&k) == CT_ERR_INVALID_ARGUMENT && k == NULL);
+    CHECK(strstr(ct_last_error(), "CTORCH_CPU_ACTIVATIONS") != NULL && strstr(ct_last_error(), "q4") != NULL &&
+          strstr(ct_last_error(), "q16") != NULL);
+    setenv("CTORCH_CPU_ACTIVATIONS", "Q16", 1);
+    CHECK_OK(ct_qkernels_select(&k));
+    CHECK(k && ct_qkernels_precision(k) == CT_CPU_ACT_Q16);
+    unsetenv("CTORCH_CPU_ACTIVATIONS");
+    unsetenv("CTORCH_CPU_LEVEL");
+
+    /* one stride for both precisions: the larger format (Q16, or f32 for BF16 weights) */
+    CHECK(ct_cpu_act_row_bytes(CT_TYPE_Q4_0, 2048) == 2 * 2048 + 8 * 64);
+    CHECK(ct_cpu_act_row_bytes(CT_TYPE_Q4_K, 2048) == 2 * 2048 + 4 * 8 + 4 * 128 + 32); /* padded to 64 */
+    CHECK(ct_cpu_act_row_bytes(CT_TYPE_BF16, 100) == 448);
     CHECK(ct_cpu_act_row_bytes(CT_TYPE_F16, 7) == 64);
     CHECK(ct_cpu_act_row_bytes(CT_TYPE_Q4_K, 2048 + 32) == 0);
     CHECK(ct_cpu_act_row_bytes(CT_TYPE_Q8_1, 256) == 0);
@@ -543,6 +685,7 @@ static void mm_task(void *arg, int64_t r0, int64_t r1, int thread) {
 }
 
 static const char *bench_level_arg;
+static ct_cpu_act_precision bench_precision = CT_CPU_ACT_Q16;
 
 static void bench_matmuls(ct_threadpool **pools, const char *types_arg, int gemm) {
     ct_test_rng rng = {0x9E3779B97F4A7C15ull};
@@ -592,7 +735,7 @@ static void bench_matmuls(ct_threadpool **pools, const char *types_arg, int gemm
             random_floats(&rng, x, n * nt);
             for (int l = 0; l <= (int)best; l++) {
                 const ct_qkernels *k;
-                if (ct_qkernels_for_level((ct_cpu_level)l, &k) != CT_OK) continue;
+                if (ct_qkernels_for((ct_cpu_level)l, bench_precision, &k) != CT_OK) continue;
                 if (ct_qkernels_type_level(k, type) != (ct_cpu_level)l) continue; /* inherited: same code */
                 if (bench_level_arg && strcmp(bench_level_arg, ct_cpu_level_name((ct_cpu_level)l))) continue;
                 double tq = 0;
@@ -622,9 +765,10 @@ static void bench_matmuls(ct_threadpool **pools, const char *types_arg, int gemm
                     const double work = gemm ? 2.0 * n * rows * nt / 1e9 : mbytes / 1e9; /* GFLOP or GB */
                     char cpu_rate[48] = "";
                     if (p == 0) snprintf(cpu_rate, sizeof cpu_rate, ", %.1f per CPU-second", work / cpu_avg);
-                    printf("%s %-5s %-20s %-10s %d thr: %6.1f %s avg, %6.1f best%s (%.3f ms avg; act quant %.1f us)\n",
+                    printf("%s %-5s %-20s %-10s %-3s %d thr: %6.1f %s avg, %6.1f best%s (%.3f ms avg; act quant %.1f us)\n",
                            gemm ? "GEMM" : "GEMV", ct_type_name(type), shapes[si].name, ct_cpu_level_name((ct_cpu_level)l),
-                           p + 1, work / avg, gemm ? "GFLOP/s" : "GB/s", work / best_t, cpu_rate, avg * 1e3, tq * 1e6);
+                           ct_cpu_act_precision_name(bench_precision), p + 1, work / avg, gemm ? "GFLOP/s" : "GB/s",
+                           work / best_t, cpu_rate, avg * 1e3, tq * 1e6);
                     fflush(stdout);
                 }
             }
@@ -640,6 +784,10 @@ static int run_bench(int argc, char **argv) {
         if (!strncmp(argv[i], "--types=", 8)) types = argv[i] + 8;
         else if (!strncmp(argv[i], "--what=", 7)) what = argv[i] + 7;
         else if (!strncmp(argv[i], "--level=", 8)) bench_level_arg = argv[i] + 8;
+        else if (!strncmp(argv[i], "--act=", 6) && ct_cpu_act_precision_parse(argv[i] + 6, &bench_precision) != CT_OK) {
+            fprintf(stderr, "%s\n", ct_last_error());
+            return 2;
+        }
     }
     ct_threadpool *pools[2];
     if (ct_threadpool_create(1, &pools[0]) != CT_OK || ct_threadpool_create(2, &pools[1]) != CT_OK) return 1;
@@ -670,13 +818,16 @@ int main(int argc, char **argv) {
     if (!scalar) return ct_test_finish("test_cpu_kernels");
     printf("best level on this CPU: %s\n", ct_cpu_level_name(ct_cpu_level_best()));
     check_dispatch();
-    check_scalar_quantizer_definition(&rng, scalar);
-    for (int l = CT_CPU_AVX2; l <= (int)ct_cpu_level_best(); l++) {
-        const ct_qkernels *k;
-        CHECK_OK(ct_qkernels_for_level((ct_cpu_level)l, &k));
-        if (k) check_quantizers_match(&rng, scalar, k);
+    for (size_t pi = 0; pi < sizeof precisions / sizeof precisions[0]; pi++) {
+        const ct_cpu_act_precision p = precisions[pi];
+        check_scalar_quantizer_definition(&rng, p);
+        for (int l = CT_CPU_AVX2; l <= (int)ct_cpu_level_best(); l++) {
+            const ct_qkernels *k = table((ct_cpu_level)l, p), *s = table(CT_CPU_SCALAR, p);
+            if (k && s) check_quantizers_match(&rng, s, k);
+        }
+        check_scalar_vs_f64(&rng, p);
+        check_levels(&rng, p);
+        check_extremes(p);
     }
-    check_scalar_vs_f64(&rng, scalar);
-    check_levels(&rng, scalar);
     return ct_test_finish("test_cpu_kernels");
 }

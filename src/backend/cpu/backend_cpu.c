@@ -4,8 +4,9 @@
  *
  * matmul has two paths:
  *   fast (default):  the SIMD kernels of kernels/qkernels.h: each input row is quantized once
- *                    to 8-bit blocks (bf16 for BF16 weights, f32 for F32/F16), then every
- *                    weight block meets every activation block in an integer dot product.
+ *                    to integer blocks (16-bit values as two int8 halves by default, 8-bit
+ *                    with CTORCH_CPU_ACTIVATIONS=q8; f32 for F32/F16/BF16 weights), then
+ *                    every weight block meets every activation block in integer dot products.
  *   reference:       ct_cpu_matmul_rows: each weight row dequantized to f32 and dotted in f32
  *                    (the definition of correctness; no activation rounding).
  * CTORCH_CPU_LEVEL=reference selects the reference path; scalar|avx2|avx512|avx512vnni force
@@ -383,8 +384,11 @@ static void cpu_gather_outputs(ct_backend *be, const ct_tensor *out, const ct_te
 }
 
 const char *ct_backend_cpu_matmul_path(const ct_backend *be) {
+    static const char *const q8_names[CT_CPU_LEVEL_COUNT] = {"scalar/q8", "avx2/q8", "avx512/q8", "avx512vnni/q8"};
     const cpu_state *s = be->impl;
-    return s->qk ? ct_cpu_level_name(ct_qkernels_level(s->qk)) : "reference";
+    if (!s->qk) return "reference";
+    const ct_cpu_level level = ct_qkernels_level(s->qk);
+    return ct_qkernels_precision(s->qk) == CT_CPU_ACT_Q8 ? q8_names[level] : ct_cpu_level_name(level);
 }
 
 ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {

@@ -9,7 +9,8 @@
 ct_status ct_backend_cpu_create(int n_threads, ct_backend **out);
 
 /* Which matmul a CPU backend runs: "reference" (CTORCH_CPU_LEVEL=reference) or the kernel
- * level of the fast path ("scalar", "avx2", "avx512", "avx512vnni"). */
+ * level of the fast path ("scalar", "avx2", "avx512", "avx512vnni"), with "/q8" appended
+ * at the 8-bit activation precision (CTORCH_CPU_ACTIVATIONS=q8). */
 const char *ct_backend_cpu_matmul_path(const ct_backend *be);
 
 #endif

@@ -78,7 +78,10 @@ QK_INLINE __m512 f16_pair(uint16_t a, uint16_t b) {
  * 32-element blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), two blocks per vector.
  * Expanded: u = unsigned levels of blocks b, b+1 in element order; the dot of a block is
  *   (dw * da) * (sum(u * a) - off * sum(a)) + m * s,
- * with off the type's level offset; the integer part is exact in every lane.
+ * with off the type's level offset and a = qs (P = 1, the Q8 precision) or 256 qs + ql
+ * (P = 2, Q16: two products per byte, sum(u * a) = 256 sum(u * qs) + sum(u * ql)); the
+ * integer part is exact in every lane (|lane| <= 4 * 255 * 127 * 257 + the offset term
+ * 128 * 4 * 32512 < 2^26).
  * ======================================================================================== */
 
 typedef struct {
@@ -89,7 +92,8 @@ typedef struct {
 } e32;
 
 typedef struct {
-    __m512i a;  /* activations of blocks b, b+1 */
+    __m512i a;  /* activations of blocks b, b+1: qs */
+    __m512i al; /* their ql (P = 2) */
     __m512i c;  /* -off * (sum of a over each lane's 4 bytes): the exact offset correction */
     __m512 d;   /* [da_b x8, da_b+1 x8] */
     __m512 s;   /* [s_b / 8 x8, s_b+1 / 8 x8]: each lane adds an eighth of m * s */
@@ -170,25 +174,39 @@ QK_INLINE void expand32(const int type, const uint8_t *row, int64_t b, int singl
 }
 
 /* Activations of blocks b and b+1 (only b when single). */
-QK_INLINE void prep32(const int type, const ct_act_view *a, int64_t b, int single, a32 *o) {
+QK_INLINE void prep32(const int type, const int P, const ct_act_view *a, int64_t b, int single, a32 *o) {
     const __mmask64 kq = single ? 0xFFFFFFFFull : ~0ull;
     const __mmask16 kd = single ? 0x1 : 0x3;
     o->a = _mm512_maskz_loadu_epi8(kq, a->qs + 32 * b);
+    o->al = P == 2 ? _mm512_maskz_loadu_epi8(kq, a->ql + 32 * b) : _mm512_setzero_si512();
     const __m512i pair_idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     o->d = _mm512_permutexvar_ps(pair_idx, _mm512_maskz_loadu_ps(kd, a->d + b));
     const int off = type_off32(type);
     o->c = _mm512_setzero_si512();
-    if (off) o->c = _mm512_sub_epi32(o->c, dot_u8s8(_mm512_setzero_si512(), _mm512_set1_epi8((char)off), o->a));
+    if (off) {
+        const __m512i offs = _mm512_set1_epi8((char)off);
+        __m512i sum = dot_u8s8(_mm512_setzero_si512(), offs, o->a);
+        if (P == 2) sum = dot_u8s8(_mm512_slli_epi32(sum, 8), offs, o->al);
+        o->c = _mm512_sub_epi32(o->c, sum);
+    }
     o->s = _mm512_setzero_ps();
     if (type_has_min32(type))
         o->s = _mm512_mul_ps(_mm512_permutexvar_ps(pair_idx, _mm512_maskz_loadu_ps(kd, a->s + b)), _mm512_set1_ps(0.125f));
 }
 
-QK_INLINE __m512 compute32(const int type, const e32 *e, const a32 *a, __m512 acc) {
+QK_INLINE __m512 compute32(const int type, const int P, const e32 *e, const a32 *a, __m512 acc) {
     __m512i lanes;
     if (type_neg32(type)) {
         const __m512i as = _mm512_mask_sub_epi8(a->a, e->neg, _mm512_setzero_si512(), a->a);
         lanes = dot_u8s8(_mm512_setzero_si512(), e->u, as);
+        if (P == 2) {
+            const __m512i asl = _mm512_mask_sub_epi8(a->al, e->neg, _mm512_setzero_si512(), a->al);
+            lanes = dot_u8s8(_mm512_slli_epi32(lanes, 8), e->u, asl);
+        }
+    } else if (P == 2) {
+        /* two independent products, then 256 * hi + lo */
+        const __m512i hi = dot_u8s8(_mm512_setzero_si512(), e->u, a->a);
+        lanes = _mm512_add_epi32(dot_u8s8(a->c, e->u, a->al), _mm512_slli_epi32(hi, 8));
     } else {
         lanes = dot_u8s8(a->c, e->u, a->a);
     }
@@ -198,8 +216,8 @@ QK_INLINE __m512 compute32(const int type, const e32 *e, const a32 *a, __m512 ac
 }
 
 /* Matrix-vector: rows [0, R) of w against one token. */
-QK_INLINE void gemv32(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
-                      float *out) {
+QK_INLINE void gemv32(const int type, const int P, const int R, const uint8_t *w, size_t wb, int64_t n,
+                      const uint8_t *act, float *out) {
     const ct_act_view a = ct_act_view_q8_32(act, n);
     const int64_t nb = n / 32;
     const size_t ahead = prefetch_distance(R, wb);
@@ -209,23 +227,23 @@ QK_INLINE void gemv32(const int type, const int R, const uint8_t *w, size_t wb, 
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
         a32 at;
-        prep32(type, &a, b, 0, &at);
+        prep32(type, P, &a, b, 0, &at);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             e32 e;
             prefetch_span(w + (size_t)r * wb + (size_t)b * block_bytes32(type) + ahead, 2 * block_bytes32(type));
             expand32(type, w + (size_t)r * wb, b, 0, &e);
-            acc[r] = compute32(type, &e, &at, acc[r]);
+            acc[r] = compute32(type, P, &e, &at, acc[r]);
         }
     }
     if (b < nb) {
         a32 at;
-        prep32(type, &a, b, 1, &at);
+        prep32(type, P, &a, b, 1, &at);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             e32 e;
             expand32(type, w + (size_t)r * wb, b, 1, &e);
-            acc[r] = compute32(type, &e, &at, acc[r]);
+            acc[r] = compute32(type, P, &e, &at, acc[r]);
         }
     }
 #pragma GCC unroll 4
@@ -234,8 +252,9 @@ QK_INLINE void gemv32(const int type, const int R, const uint8_t *w, size_t wb, 
 
 /* Matrix-matrix tile: R rows (expanded in buf[r][pair]) x T tokens over npairs pairs
  * starting at block b0; adds into out (or stores when first). */
-QK_INLINE void tile32(const int type, const int R, const int T, const e32 *buf, int64_t b0, int64_t npairs,
-                      int last_single, const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
+QK_INLINE void tile32(const int type, const int P, const int R, const int T, const e32 *buf, int64_t b0,
+                      int64_t npairs, int last_single, const uint8_t *act, size_t ab, int64_t n, float *out, size_t os,
+                      int first) {
     __m512 acc[QK_R][QK_T];
     ct_act_view av[QK_T];
 #pragma GCC unroll 4
@@ -248,12 +267,12 @@ QK_INLINE void tile32(const int type, const int R, const int T, const e32 *buf, 
         const int single = last_single && p == npairs - 1;
         a32 at[QK_T];
 #pragma GCC unroll 4
-        for (int t = 0; t < T; t++) prep32(type, &av[t], b0 + 2 * p, single, &at[t]);
+        for (int t = 0; t < T; t++) prep32(type, P, &av[t], b0 + 2 * p, single, &at[t]);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const e32 *e = &buf[r * QK_KC32 + p];
 #pragma GCC unroll 4
-            for (int t = 0; t < T; t++) acc[r][t] = compute32(type, e, &at[t], acc[r][t]);
+            for (int t = 0; t < T; t++) acc[r][t] = compute32(type, P, e, &at[t], acc[r][t]);
         }
     }
 #pragma GCC unroll 4
@@ -266,8 +285,8 @@ QK_INLINE void tile32(const int type, const int R, const int T, const e32 *buf, 
         }
 }
 
-QK_INLINE void gemm32_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
-                           size_t ab, int64_t nt, float *out, size_t os) {
+QK_INLINE void gemm32_rows(const int type, const int P, const int R, const uint8_t *w, size_t wb, int64_t n,
+                           const uint8_t *act, size_t ab, int64_t nt, float *out, size_t os) {
     e32 buf[QK_R * QK_KC32];
     const int64_t nb = n / 32;
     for (int64_t b0 = 0; b0 < nb; b0 += 2 * QK_KC32) {
@@ -280,29 +299,29 @@ QK_INLINE void gemm32_rows(const int type, const int R, const uint8_t *w, size_t
                 expand32(type, w + (size_t)r * wb, b0 + 2 * p, last_single && p == npairs - 1, &buf[r * QK_KC32 + p]);
         int64_t t = 0;
         for (; t + QK_T <= nt; t += QK_T)
-            tile32(type, R, QK_T, buf, b0, npairs, last_single, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os,
-                   b0 == 0);
+            tile32(type, P, R, QK_T, buf, b0, npairs, last_single, act + (size_t)t * ab, ab, n, out + (size_t)t * os,
+                   os, b0 == 0);
         for (; t < nt; t++)
-            tile32(type, R, 1, buf, b0, npairs, last_single, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os,
+            tile32(type, P, R, 1, buf, b0, npairs, last_single, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os,
                    b0 == 0);
     }
 }
 
-QK_INLINE void matmul32(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                        int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+QK_INLINE void matmul32(const int type, const int P, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                        size_t ab, int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
     if (nt < QK_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *at = act + (size_t)t * ab;
             float *ot = out + (size_t)t * os;
             int64_t r = r0;
-            for (; r + QK_R <= r1; r += QK_R) gemv32(type, QK_R, w + (size_t)r * wb, wb, n, at, ot + r);
-            for (; r < r1; r++) gemv32(type, 1, w + (size_t)r * wb, wb, n, at, ot + r);
+            for (; r + QK_R <= r1; r += QK_R) gemv32(type, P, QK_R, w + (size_t)r * wb, wb, n, at, ot + r);
+            for (; r < r1; r++) gemv32(type, P, 1, w + (size_t)r * wb, wb, n, at, ot + r);
         }
         return;
     }
     int64_t r = r0;
-    for (; r + QK_R <= r1; r += QK_R) gemm32_rows(type, QK_R, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
-    for (; r < r1; r++) gemm32_rows(type, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r + QK_R <= r1; r += QK_R) gemm32_rows(type, P, QK_R, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r < r1; r++) gemm32_rows(type, P, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
 }
 
 /* ========================================================================================
@@ -311,6 +330,9 @@ QK_INLINE void matmul32(const int type, const uint8_t *w, size_t wb, int64_t n, 
  * per-sub-block coefficients of the activation sums (mins, or offset * scale), so
  *   dot = (d * da) * sum(sc * q * a) - (dm * da) * sum(mc * bsum)
  * For the offset types (Q3_K, Q6_K: dm = d) the two integers are subtracted first, exactly.
+ * At the Q16 precision (P = 2) each half (qs, ql) has its own integer sums; they are combined
+ * as 256 * hi + lo in int32 where that cannot overflow (Q2_K..Q5_K: |lane| < 2^30), and in
+ * float for Q6_K, whose signed 8-bit scales could overflow it.
  * ======================================================================================== */
 
 typedef struct {
@@ -452,8 +474,8 @@ QK_INLINE void expand256(const int type, const uint8_t *p, e256 *e) {
     }
 }
 
-QK_INLINE __m512 compute256(const int type, const e256 *e, const int8_t *aq, float da, const int16_t *bsums,
-                            __m512 acc) {
+/* sum(sc * q * a) of one super-block for one half of the activations, per int32 lane */
+QK_INLINE __m512i isum256(const e256 *e, const int8_t *aq) {
     /* two chains, so consecutive vpdpwssd do not wait on each other */
     __m512i isum0 = _mm512_setzero_si512(), isum1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
@@ -462,8 +484,26 @@ QK_INLINE __m512 compute256(const int type, const e256 *e, const int8_t *aq, flo
         isum1 = dot_i16(isum1, _mm512_maddubs_epi16(e->q[c + 1], _mm512_loadu_si512((const void *)(aq + 64 * c + 64))),
                         e->sc[c + 1]);
     }
-    __m512i isum = _mm512_add_epi32(isum0, isum1);
-    const __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)bsums));
+    return _mm512_add_epi32(isum0, isum1);
+}
+
+/* acc += the dot of expanded super-block e with super-block b of the activations */
+QK_INLINE __m512 compute256(const int type, const int P, const e256 *e, const ct_act_view *a, int64_t b, __m512 acc) {
+    const float da = a->d[b];
+    __m512i isum = isum256(e, a->qs + 256 * b);
+    __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums + 16 * b)));
+    if (P == 2) {
+        const __m512i isum_lo = isum256(e, a->ql + 256 * b);
+        const __m256i msum_lo = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums_lo + 16 * b)));
+        if (type == CT_TYPE_Q6_K) { /* offset type: hi and lo each exact, combined in float */
+            const __m512i hi = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum));
+            const __m512i lo = _mm512_sub_epi32(isum_lo, _mm512_zextsi256_si512(msum_lo));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_set1_ps(e->d * da * 256.0f), acc);
+            return _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_set1_ps(e->d * da), acc);
+        }
+        isum = _mm512_add_epi32(_mm512_slli_epi32(isum, 8), isum_lo);
+        msum = _mm256_add_epi32(_mm256_slli_epi32(msum, 8), msum_lo);
+    }
     if (type_offset256(type)) {
         isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum));
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
@@ -472,8 +512,8 @@ QK_INLINE __m512 compute256(const int type, const e256 *e, const int8_t *aq, flo
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(-(e->dm * da)), acc);
 }
 
-QK_INLINE void gemv256(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
-                       float *out) {
+QK_INLINE void gemv256(const int type, const int P, const int R, const uint8_t *w, size_t wb, int64_t n,
+                       const uint8_t *act, float *out) {
     const ct_act_view a = ct_act_view_q8_256(act, n);
     const size_t bs = block_bytes256(type);
     const size_t ahead = prefetch_distance(R, wb);
@@ -486,15 +526,15 @@ QK_INLINE void gemv256(const int type, const int R, const uint8_t *w, size_t wb,
             e256 e;
             prefetch_span(w + (size_t)r * wb + (size_t)b * bs + ahead, bs);
             expand256(type, w + (size_t)r * wb + (size_t)b * bs, &e);
-            acc[r] = compute256(type, &e, a.qs + 256 * b, a.d[b], a.bsums + 16 * b, acc[r]);
+            acc[r] = compute256(type, P, &e, &a, b, acc[r]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
-QK_INLINE void tile256(const int type, const int R, const int T, const e256 *buf, int64_t b0, int64_t nblk,
-                       const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
+QK_INLINE void tile256(const int type, const int P, const int R, const int T, const e256 *buf, int64_t b0,
+                       int64_t nblk, const uint8_t *act, size_t ab, int64_t n, float *out, size_t os, int first) {
     __m512 acc[QK_R][QK_T];
     ct_act_view av[QK_T];
 #pragma GCC unroll 4
@@ -509,8 +549,7 @@ QK_INLINE void tile256(const int type, const int R, const int T, const e256 *buf
         for (int r = 0; r < R; r++) {
             const e256 *e = &buf[r * QK_KC256 + k];
 #pragma GCC unroll 4
-            for (int t = 0; t < T; t++)
-                acc[r][t] = compute256(type, e, av[t].qs + 256 * b, av[t].d[b], av[t].bsums + 16 * b, acc[r][t]);
+            for (int t = 0; t < T; t++) acc[r][t] = compute256(type, P, e, &av[t], b, acc[r][t]);
         }
     }
 #pragma GCC unroll 4
@@ -523,8 +562,8 @@ QK_INLINE void tile256(const int type, const int R, const int T, const e256 *buf
         }
 }
 
-QK_INLINE void gemm256_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
-                            size_t ab, int64_t nt, float *out, size_t os) {
+QK_INLINE void gemm256_rows(const int type, const int P, const int R, const uint8_t *w, size_t wb, int64_t n,
+                            const uint8_t *act, size_t ab, int64_t nt, float *out, size_t os) {
     e256 buf[QK_R * QK_KC256];
     const size_t bs = block_bytes256(type);
     const int64_t nb = n / 256;
@@ -536,27 +575,27 @@ QK_INLINE void gemm256_rows(const int type, const int R, const uint8_t *w, size_
                 expand256(type, w + (size_t)r * wb + (size_t)(b0 + k) * bs, &buf[r * QK_KC256 + k]);
         int64_t t = 0;
         for (; t + QK_T <= nt; t += QK_T)
-            tile256(type, R, QK_T, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+            tile256(type, P, R, QK_T, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
         for (; t < nt; t++)
-            tile256(type, R, 1, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
+            tile256(type, P, R, 1, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);
     }
 }
 
-QK_INLINE void matmul256(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                         int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+QK_INLINE void matmul256(const int type, const int P, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                         size_t ab, int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
     if (nt < QK_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *at = act + (size_t)t * ab;
             float *ot = out + (size_t)t * os;
             int64_t r = r0;
-            for (; r + QK_R <= r1; r += QK_R) gemv256(type, QK_R, w + (size_t)r * wb, wb, n, at, ot + r);
-            for (; r < r1; r++) gemv256(type, 1, w + (size_t)r * wb, wb, n, at, ot + r);
+            for (; r + QK_R <= r1; r += QK_R) gemv256(type, P, QK_R, w + (size_t)r * wb, wb, n, at, ot + r);
+            for (; r < r1; r++) gemv256(type, P, 1, w + (size_t)r * wb, wb, n, at, ot + r);
         }
         return;
     }
     int64_t r = r0;
-    for (; r + QK_R <= r1; r += QK_R) gemm256_rows(type, QK_R, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
-    for (; r < r1; r++) gemm256_rows(type, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r + QK_R <= r1; r += QK_R) gemm256_rows(type, P, QK_R, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
+    for (; r < r1; r++) gemm256_rows(type, P, 1, w + (size_t)r * wb, wb, n, act, ab, nt, out + r, os);
 }
 
 /* ========================================================================================
@@ -573,14 +612,15 @@ QK_INLINE __m512 load_w16(const int type, const uint8_t *row, int64_t i, __mmask
     }
 }
 
-QK_INLINE __m512 load_a16(const int type, const uint8_t *act, int64_t i, __mmask16 k) {
-    if (type == CT_TYPE_BF16)
+/* activations: bf16 for BF16 weights at the Q8 precision, else f32 */
+QK_INLINE __m512 load_a16(const int type, const int P, const uint8_t *act, int64_t i, __mmask16 k) {
+    if (type == CT_TYPE_BF16 && P == 1)
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, act + 2 * i)), 16));
     return _mm512_maskz_loadu_ps(k, act + 4 * i);
 }
 
-QK_INLINE void tile_float(const int type, const int R, const int T, const uint8_t *w, size_t wb, int64_t n,
-                          const uint8_t *act, size_t ab, float *out, size_t os) {
+QK_INLINE void tile_float(const int type, const int P, const int R, const int T, const uint8_t *w, size_t wb,
+                          int64_t n, const uint8_t *act, size_t ab, float *out, size_t os) {
     const size_t ahead = prefetch_distance(R, wb);
     __m512 acc[QK_R][QK_T];
 #pragma GCC unroll 4
@@ -591,7 +631,7 @@ QK_INLINE void tile_float(const int type, const int R, const int T, const uint8_
         const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         __m512 x[QK_T];
 #pragma GCC unroll 4
-        for (int t = 0; t < T; t++) x[t] = load_a16(type, act + (size_t)t * ab, i, k);
+        for (int t = 0; t < T; t++) x[t] = load_a16(type, P, act + (size_t)t * ab, i, k);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             if (T == 1) prefetch_span(w + (size_t)r * wb + (size_t)i * (type == CT_TYPE_F32 ? 4 : 2) + ahead, type == CT_TYPE_F32 ? 64 : 32);
@@ -608,23 +648,23 @@ QK_INLINE void tile_float(const int type, const int R, const int T, const uint8_
 
 /* Row tiles outside, token tiles inside: a tile's R weight rows stay in cache while every
  * token passes over them (the other order streams the whole matrix once per token tile). */
-QK_INLINE void matmul_float(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
-                            int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+QK_INLINE void matmul_float(const int type, const int P, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
+                            size_t ab, int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
     (void)invariant; /* tiles of any token count accumulate in the same order */
     int64_t r = r0;
     for (; r + QK_R <= r1; r += QK_R) {
         int64_t t = 0;
         for (; t + QK_T <= nt; t += QK_T)
-            tile_float(type, QK_R, QK_T, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+            tile_float(type, P, QK_R, QK_T, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
         for (; t < nt; t++)
-            tile_float(type, QK_R, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+            tile_float(type, P, QK_R, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
     }
     for (; r < r1; r++) {
         int64_t t = 0;
         for (; t + QK_T <= nt; t += QK_T)
-            tile_float(type, 1, QK_T, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+            tile_float(type, P, 1, QK_T, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
         for (; t < nt; t++)
-            tile_float(type, 1, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
+            tile_float(type, P, 1, 1, w + (size_t)r * wb, wb, n, act + (size_t)t * ab, ab, out + (size_t)t * os + r, os);
     }
 }
 
@@ -643,40 +683,76 @@ QK_INLINE __m512i round_q8x16(__m512 x, __m512 id) {
     return _mm512_cvtps_epi32(v); /* round to nearest even */
 }
 
-static QK_TARGET void quantize_q8_32(const float *x, int64_t n, uint8_t *dst) {
-    int8_t *qs = (int8_t *)dst;
-    float *d = (float *)(dst + n);
+/* 16 values -> their Q16 halves (ct_qk_split_q16); returns 256 hi + lo per lane */
+QK_INLINE __m512i round_q16x16(__m512 x, __m512 id, __m512i *hi, __m512i *lo) {
+    __m512 v = _mm512_mul_ps(x, id);
+    v = _mm512_max_ps(v, _mm512_set1_ps(-(float)CT_QK_Q16_MAX)); /* NaN -> -32512 */
+    v = _mm512_min_ps(v, _mm512_set1_ps((float)CT_QK_Q16_MAX));
+    const __m512i V = _mm512_cvtps_epi32(v);
+    *hi = _mm512_srai_epi32(_mm512_add_epi32(V, _mm512_set1_epi32(128)), 8);
+    *lo = _mm512_max_epi32(_mm512_sub_epi32(V, _mm512_slli_epi32(*hi, 8)), _mm512_set1_epi32(-127));
+    return _mm512_add_epi32(_mm512_slli_epi32(*hi, 8), *lo);
+}
+
+/* one block of 16 * nv floats at either precision: quants to qs (and ql), returns d; sums[j]
+ * = the sum of the values of the j-th 16 (qs for Q8, 256 qs + ql for Q16), lo_sums[j] = of
+ * the ql alone */
+QK_INLINE float quantize_block(const int P, const int nv, const float *x, int8_t *qs, int8_t *ql, int *sums,
+                               int *hi_sums, int *lo_sums) {
+    __m512 m = _mm512_setzero_ps();
+    for (int j = 0; j < nv; j++) m = absmax_step(m, _mm512_loadu_ps(x + 16 * j));
+    const float amax = _mm512_reduce_max_ps(m);
+    const float lim = P == 2 ? (float)CT_QK_Q16_MAX : 127.0f;
+    const __m512 id = _mm512_set1_ps(amax > 0.0f ? lim / amax : 0.0f);
+    for (int j = 0; j < nv; j++) {
+        const __m512 xv = _mm512_loadu_ps(x + 16 * j);
+        if (P == 2) {
+            __m512i hi, lo;
+            sums[j] = _mm512_reduce_add_epi32(round_q16x16(xv, id, &hi, &lo));
+            hi_sums[j] = _mm512_reduce_add_epi32(hi);
+            lo_sums[j] = _mm512_reduce_add_epi32(lo);
+            _mm_storeu_si128((__m128i *)(qs + 16 * j), _mm512_cvtepi32_epi8(hi));
+            _mm_storeu_si128((__m128i *)(ql + 16 * j), _mm512_cvtepi32_epi8(lo));
+        } else {
+            const __m512i q = round_q8x16(xv, id);
+            sums[j] = hi_sums[j] = _mm512_reduce_add_epi32(q);
+            lo_sums[j] = 0;
+            _mm_storeu_si128((__m128i *)(qs + 16 * j), _mm512_cvtepi32_epi8(q));
+            _mm_storeu_si128((__m128i *)(ql + 16 * j), _mm_setzero_si128());
+        }
+    }
+    return amax / lim;
+}
+
+QK_INLINE void quantize_32(const int P, const float *x, int64_t n, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst, *ql = qs + n;
+    float *d = (float *)(dst + 2 * n);
     float *s = d + n / 32;
     for (int64_t b = 0; b < n / 32; b++) {
-        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
-        const float amax = _mm512_reduce_max_ps(absmax_step(absmax_step(_mm512_setzero_ps(), x0), x1));
-        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        const __m512i q0 = round_q8x16(x0, _mm512_set1_ps(id)), q1 = round_q8x16(x1, _mm512_set1_ps(id));
-        _mm_storeu_si128((__m128i *)(qs + 32 * b), _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(qs + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
-        d[b] = amax / 127.0f;
-        s[b] = d[b] * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        int sums[2], hs[2], ls[2];
+        d[b] = quantize_block(P, 2, x + 32 * b, qs + 32 * b, ql + 32 * b, sums, hs, ls);
+        s[b] = d[b] * (float)(sums[0] + sums[1]);
     }
 }
 
-static QK_TARGET void quantize_q8_256(const float *x, int64_t n, uint8_t *dst) {
-    int8_t *qs = (int8_t *)dst;
-    float *d = (float *)(dst + n);
-    int16_t *bsums = (int16_t *)(d + n / 256);
+QK_INLINE void quantize_256(const int P, const float *x, int64_t n, uint8_t *dst) {
+    int8_t *qs = (int8_t *)dst, *ql = qs + n;
+    float *d = (float *)(dst + 2 * n);
+    int16_t *bsums = (int16_t *)(d + n / 256), *bsums_lo = bsums + n / 16;
     for (int64_t b = 0; b < n / 256; b++) {
-        const float *xb = x + 256 * b;
-        __m512 m = _mm512_setzero_ps();
-        for (int j = 0; j < 16; j++) m = absmax_step(m, _mm512_loadu_ps(xb + 16 * j));
-        const float amax = _mm512_reduce_max_ps(m);
-        const __m512 id = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        int sums[16], hs[16], ls[16];
+        d[b] = quantize_block(P, 16, x + 256 * b, qs + 256 * b, ql + 256 * b, sums, hs, ls);
         for (int j = 0; j < 16; j++) {
-            const __m512i q = round_q8x16(_mm512_loadu_ps(xb + 16 * j), id);
-            _mm_storeu_si128((__m128i *)(qs + 256 * b + 16 * j), _mm512_cvtepi32_epi8(q));
-            bsums[16 * b + j] = (int16_t)_mm512_reduce_add_epi32(q);
+            bsums[16 * b + j] = (int16_t)hs[j];
+            bsums_lo[16 * b + j] = (int16_t)ls[j];
         }
-        d[b] = amax / 127.0f;
     }
 }
+
+static QK_TARGET void quantize_q8_32(const float *x, int64_t n, uint8_t *dst) { quantize_32(1, x, n, dst); }
+static QK_TARGET void quantize_q16_32(const float *x, int64_t n, uint8_t *dst) { quantize_32(2, x, n, dst); }
+static QK_TARGET void quantize_q8_256(const float *x, int64_t n, uint8_t *dst) { quantize_256(1, x, n, dst); }
+static QK_TARGET void quantize_q16_256(const float *x, int64_t n, uint8_t *dst) { quantize_256(2, x, n, dst); }
 
 static QK_TARGET void quantize_bf16(const float *x, int64_t n, uint8_t *dst) {
     for (int64_t i = 0; i < n; i += 16) {
@@ -694,39 +770,48 @@ static QK_TARGET void quantize_bf16(const float *x, int64_t n, uint8_t *dst) {
 
 /* ---- entry points ---------------------------------------------------------------------- */
 
-#define QK_MATMUL(name, driver, type)                                                                        \
+#define QK_MATMUL(name, driver, type, P)                                                                     \
     static QK_TARGET void name(const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,        \
                                int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {  \
-        driver(type, w, wb, n, act, ab, nt, out, os, r0, r1, invariant);                                     \
+        driver(type, P, w, wb, n, act, ab, nt, out, os, r0, r1, invariant);                                  \
     }
-QK_MATMUL(matmul_q4_0, matmul32, CT_TYPE_Q4_0)
-QK_MATMUL(matmul_q4_1, matmul32, CT_TYPE_Q4_1)
-QK_MATMUL(matmul_q5_0, matmul32, CT_TYPE_Q5_0)
-QK_MATMUL(matmul_q5_1, matmul32, CT_TYPE_Q5_1)
-QK_MATMUL(matmul_q8_0, matmul32, CT_TYPE_Q8_0)
-QK_MATMUL(matmul_q2_K, matmul256, CT_TYPE_Q2_K)
-QK_MATMUL(matmul_q3_K, matmul256, CT_TYPE_Q3_K)
-QK_MATMUL(matmul_q4_K, matmul256, CT_TYPE_Q4_K)
-QK_MATMUL(matmul_q5_K, matmul256, CT_TYPE_Q5_K)
-QK_MATMUL(matmul_q6_K, matmul256, CT_TYPE_Q6_K)
-QK_MATMUL(matmul_f32, matmul_float, CT_TYPE_F32)
-QK_MATMUL(matmul_f16, matmul_float, CT_TYPE_F16)
-QK_MATMUL(matmul_bf16, matmul_float, CT_TYPE_BF16)
+/* P = 1: the Q8 precision; P = 2: Q16 */
+#define QK_MATMUL_BOTH(name, driver, type) QK_MATMUL(name##_p1, driver, type, 1) QK_MATMUL(name##_p2, driver, type, 2)
+QK_MATMUL_BOTH(matmul_q4_0, matmul32, CT_TYPE_Q4_0)
+QK_MATMUL_BOTH(matmul_q4_1, matmul32, CT_TYPE_Q4_1)
+QK_MATMUL_BOTH(matmul_q5_0, matmul32, CT_TYPE_Q5_0)
+QK_MATMUL_BOTH(matmul_q5_1, matmul32, CT_TYPE_Q5_1)
+QK_MATMUL_BOTH(matmul_q8_0, matmul32, CT_TYPE_Q8_0)
+QK_MATMUL_BOTH(matmul_q2_K, matmul256, CT_TYPE_Q2_K)
+QK_MATMUL_BOTH(matmul_q3_K, matmul256, CT_TYPE_Q3_K)
+QK_MATMUL_BOTH(matmul_q4_K, matmul256, CT_TYPE_Q4_K)
+QK_MATMUL_BOTH(matmul_q5_K, matmul256, CT_TYPE_Q5_K)
+QK_MATMUL_BOTH(matmul_q6_K, matmul256, CT_TYPE_Q6_K)
+QK_MATMUL(matmul_f32, matmul_float, CT_TYPE_F32, 1)
+QK_MATMUL(matmul_f16, matmul_float, CT_TYPE_F16, 1)
+QK_MATMUL_BOTH(matmul_bf16, matmul_float, CT_TYPE_BF16)
 
 static void fill_common(ct_qkernels *k) {
     k->quantize[CT_ACT_Q8_32] = quantize_q8_32;
     k->quantize[CT_ACT_Q8_256] = quantize_q8_256;
+    k->quantize[CT_ACT_Q16_32] = quantize_q16_32;
+    k->quantize[CT_ACT_Q16_256] = quantize_q16_256;
     k->quantize[CT_ACT_BF16] = quantize_bf16;
+    const int q16 = k->precision == CT_CPU_ACT_Q16;
+#define QK_PICK(name) (q16 ? name##_p2 : name##_p1)
     const struct {
         ct_type type;
         ct_qk_matmul_fn fn;
     } entries[] = {
-        {CT_TYPE_Q4_0, matmul_q4_0}, {CT_TYPE_Q4_1, matmul_q4_1}, {CT_TYPE_Q5_0, matmul_q5_0},
-        {CT_TYPE_Q5_1, matmul_q5_1}, {CT_TYPE_Q8_0, matmul_q8_0}, {CT_TYPE_Q2_K, matmul_q2_K},
-        {CT_TYPE_Q3_K, matmul_q3_K}, {CT_TYPE_Q4_K, matmul_q4_K}, {CT_TYPE_Q5_K, matmul_q5_K},
-        {CT_TYPE_Q6_K, matmul_q6_K}, {CT_TYPE_F32, matmul_f32},   {CT_TYPE_F16, matmul_f16},
-        {CT_TYPE_BF16, matmul_bf16},
+        {CT_TYPE_Q4_0, QK_PICK(matmul_q4_0)}, {CT_TYPE_Q4_1, QK_PICK(matmul_q4_1)},
+        {CT_TYPE_Q5_0, QK_PICK(matmul_q5_0)}, {CT_TYPE_Q5_1, QK_PICK(matmul_q5_1)},
+        {CT_TYPE_Q8_0, QK_PICK(matmul_q8_0)}, {CT_TYPE_Q2_K, QK_PICK(matmul_q2_K)},
+        {CT_TYPE_Q3_K, QK_PICK(matmul_q3_K)}, {CT_TYPE_Q4_K, QK_PICK(matmul_q4_K)},
+        {CT_TYPE_Q5_K, QK_PICK(matmul_q5_K)}, {CT_TYPE_Q6_K, QK_PICK(matmul_q6_K)},
+        {CT_TYPE_F32, matmul_f32},            {CT_TYPE_F16, matmul_f16},
+        {CT_TYPE_BF16, QK_PICK(matmul_bf16)},
     };
+#undef QK_PICK
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         k->matmul[entries[i].type] = entries[i].fn;
         k->matmul_level[entries[i].type] = QK_LEVEL;

@@ -61,6 +61,7 @@ static QK_BF16_TARGET void matmul_bf16_dp(const uint8_t *w, size_t wb, int64_t n
 
 void ct_qk_fill_avx512vnni(ct_qkernels *k, bool have_bf16) {
     fill_common(k);
-    if (have_bf16) k->matmul[CT_TYPE_BF16] = matmul_bf16_dp;
+    /* bf16 activations are the Q8 precision's format for BF16 weights; Q16 keeps f32 */
+    if (have_bf16 && k->precision == CT_CPU_ACT_Q8) k->matmul[CT_TYPE_BF16] = matmul_bf16_dp;
 }
 #endif

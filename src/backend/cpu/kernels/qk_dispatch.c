@@ -23,6 +23,23 @@ ct_status ct_cpu_level_parse(const char *name, ct_cpu_level *out) {
                    name ? name : "(null)");
 }
 
+static const char *const precision_names[CT_CPU_ACT_PRECISION_COUNT] = {"q16", "q8"};
+
+const char *ct_cpu_act_precision_name(ct_cpu_act_precision p) {
+    return (unsigned)p < CT_CPU_ACT_PRECISION_COUNT ? precision_names[p] : "unknown";
+}
+
+ct_status ct_cpu_act_precision_parse(const char *name, ct_cpu_act_precision *out) {
+    for (int p = 0; p < CT_CPU_ACT_PRECISION_COUNT; p++) {
+        if (name && strcasecmp(name, precision_names[p]) == 0) {
+            *out = (ct_cpu_act_precision)p;
+            return CT_OK;
+        }
+    }
+    return ct_fail(CT_ERR_INVALID_ARGUMENT, "unknown activation precision '%s' (expected q16 or q8)",
+                   name ? name : "(null)");
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CT_QK_X86 1
 #include <cpuid.h>
@@ -59,104 +76,121 @@ ct_cpu_level ct_cpu_level_best(void) {
 
 /* Tables are built once for every level the CPU has; a level inherits the entries of the
  * levels below it that it has no kernel of its own for. */
-static ct_qkernels tables[CT_CPU_LEVEL_COUNT];
+static ct_qkernels tables[CT_CPU_LEVEL_COUNT][CT_CPU_ACT_PRECISION_COUNT];
 static ct_cpu_level best_level;
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void build_tables(void) {
     best_level = ct_cpu_level_best();
-    for (int l = 0; l <= (int)best_level; l++) {
-        ct_qkernels *k = &tables[l];
-        k->level = (ct_cpu_level)l;
-        ct_qk_fill_scalar(k);
+    for (int l = 0; l <= (int)best_level; l++)
+        for (int p = 0; p < CT_CPU_ACT_PRECISION_COUNT; p++) {
+            ct_qkernels *k = &tables[l][p];
+            k->level = (ct_cpu_level)l;
+            k->precision = (ct_cpu_act_precision)p;
+            ct_qk_fill_scalar(k);
 #ifdef CT_QK_X86
-        if (l >= CT_CPU_AVX2) ct_qk_fill_avx2(k);
-        if (l >= CT_CPU_AVX512) ct_qk_fill_avx512(k);
-        if (l >= CT_CPU_AVX512_VNNI) ct_qk_fill_avx512vnni(k, cpu_has_bf16());
+            if (l >= CT_CPU_AVX2) ct_qk_fill_avx2(k);
+            if (l >= CT_CPU_AVX512) ct_qk_fill_avx512(k);
+            if (l >= CT_CPU_AVX512_VNNI) ct_qk_fill_avx512vnni(k, cpu_has_bf16());
 #endif
-    }
+        }
 }
 
-ct_status ct_qkernels_for_level(ct_cpu_level level, const ct_qkernels **out) {
+ct_status ct_qkernels_for(ct_cpu_level level, ct_cpu_act_precision precision, const ct_qkernels **out) {
     *out = NULL;
     if ((unsigned)level >= CT_CPU_LEVEL_COUNT)
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CPU level %d does not exist", (int)level);
+    if ((unsigned)precision >= CT_CPU_ACT_PRECISION_COUNT)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "activation precision %d does not exist", (int)precision);
     pthread_once(&tables_once, build_tables);
     if (level > best_level)
         return ct_fail(CT_ERR_UNSUPPORTED, "this CPU does not support the %s kernels (best level: %s)",
                        ct_cpu_level_name(level), ct_cpu_level_name(best_level));
-    *out = &tables[level];
+    *out = &tables[level][precision];
     return CT_OK;
+}
+
+ct_status ct_qkernels_for_level(ct_cpu_level level, const ct_qkernels **out) {
+    return ct_qkernels_for(level, CT_CPU_ACT_Q16, out);
 }
 
 ct_status ct_qkernels_select(const ct_qkernels **out) {
     *out = NULL;
     pthread_once(&tables_once, build_tables);
+    ct_cpu_act_precision precision = CT_CPU_ACT_Q16;
+    const char *act = getenv("CTORCH_CPU_ACTIVATIONS");
+    if (act && *act && ct_cpu_act_precision_parse(act, &precision) != CT_OK)
+        return ct_fail_context(CT_ERR_INVALID_ARGUMENT, "environment variable CTORCH_CPU_ACTIVATIONS");
     const char *forced = getenv("CTORCH_CPU_LEVEL");
-    if (!forced || !*forced) return ct_qkernels_for_level(best_level, out);
-    ct_cpu_level level;
+    if (!forced || !*forced) return ct_qkernels_for(best_level, precision, out);
+    ct_cpu_level level = CT_CPU_SCALAR;
     if (ct_cpu_level_parse(forced, &level) != CT_OK)
         return ct_fail_context(CT_ERR_INVALID_ARGUMENT, "environment variable CTORCH_CPU_LEVEL");
-    if (ct_qkernels_for_level(level, out) != CT_OK)
+    if (ct_qkernels_for(level, precision, out) != CT_OK)
         return ct_fail_context(CT_ERR_UNSUPPORTED, "environment variable CTORCH_CPU_LEVEL=%s", forced);
     return CT_OK;
 }
 
 ct_cpu_level ct_qkernels_level(const ct_qkernels *k) { return k->level; }
 
+ct_cpu_act_precision ct_qkernels_precision(const ct_qkernels *k) { return k->precision; }
+
 ct_cpu_level ct_qkernels_type_level(const ct_qkernels *k, uint32_t weight_type) {
     return weight_type < CT_TYPE_COUNT_ && k->matmul[weight_type] ? k->matmul_level[weight_type] : CT_CPU_SCALAR;
 }
 
-ct_act_kind ct_qk_act_kind(uint32_t weight_type) {
+ct_act_kind ct_qk_act_kind(uint32_t weight_type, ct_cpu_act_precision precision) {
+    const bool q16 = precision == CT_CPU_ACT_Q16;
     switch (weight_type) {
     case CT_TYPE_Q4_0:
     case CT_TYPE_Q4_1:
     case CT_TYPE_Q5_0:
     case CT_TYPE_Q5_1:
-    case CT_TYPE_Q8_0: return CT_ACT_Q8_32;
+    case CT_TYPE_Q8_0: return q16 ? CT_ACT_Q16_32 : CT_ACT_Q8_32;
     case CT_TYPE_Q2_K:
     case CT_TYPE_Q3_K:
     case CT_TYPE_Q4_K:
     case CT_TYPE_Q5_K:
-    case CT_TYPE_Q6_K: return CT_ACT_Q8_256;
+    case CT_TYPE_Q6_K: return q16 ? CT_ACT_Q16_256 : CT_ACT_Q8_256;
     case CT_TYPE_F32:
     case CT_TYPE_F16: return CT_ACT_F32;
-    case CT_TYPE_BF16: return CT_ACT_BF16;
+    case CT_TYPE_BF16: return q16 ? CT_ACT_F32 : CT_ACT_BF16;
     default: return CT_ACT_NONE;
     }
 }
 
-bool ct_cpu_qmatmul_supports(uint32_t weight_type) { return ct_qk_act_kind(weight_type) != CT_ACT_NONE; }
+bool ct_cpu_qmatmul_supports(uint32_t weight_type) { return ct_qk_act_kind(weight_type, CT_CPU_ACT_Q8) != CT_ACT_NONE; }
 
 static size_t round_up_64(size_t v) { return (v + 63) & ~(size_t)63; }
 
-size_t ct_cpu_act_row_bytes(uint32_t weight_type, int64_t n) {
-    if (n <= 0) return 0;
-    const size_t un = (size_t)n;
-    switch (ct_qk_act_kind(weight_type)) {
-    case CT_ACT_Q8_32: return un % 32 ? 0 : round_up_64(un + 8 * (un / 32));
-    case CT_ACT_Q8_256: return un % 256 ? 0 : round_up_64(un + 4 * (un / 256) + 2 * (un / 16));
-    case CT_ACT_F32: return round_up_64(4 * un);
-    case CT_ACT_BF16: return round_up_64(2 * un);
+/* bytes of a row's data in each format (before the padding to 64) */
+static size_t act_used_bytes(ct_act_kind kind, size_t n) {
+    switch (kind) {
+    case CT_ACT_Q8_32:
+    case CT_ACT_Q16_32: return n % 32 ? 0 : 2 * n + 8 * (n / 32);
+    case CT_ACT_Q8_256:
+    case CT_ACT_Q16_256: return n % 256 ? 0 : 2 * n + 4 * (n / 256) + 4 * (n / 16);
+    case CT_ACT_F32: return 4 * n;
+    case CT_ACT_BF16: return 2 * n;
     default: return 0;
     }
 }
 
+/* the larger of the two precisions' formats, so one stride serves both */
+size_t ct_cpu_act_row_bytes(uint32_t weight_type, int64_t n) {
+    if (n <= 0) return 0;
+    const size_t a = act_used_bytes(ct_qk_act_kind(weight_type, CT_CPU_ACT_Q8), (size_t)n);
+    const size_t b = act_used_bytes(ct_qk_act_kind(weight_type, CT_CPU_ACT_Q16), (size_t)n);
+    return a && b ? round_up_64(a > b ? a : b) : 0;
+}
+
 void ct_cpu_quantize_activations(const ct_qkernels *k, uint32_t weight_type, const float *x, int64_t n, void *dst) {
-    const ct_act_kind kind = ct_qk_act_kind(weight_type);
+    const ct_act_kind kind = ct_qk_act_kind(weight_type, k->precision);
     const size_t bytes = ct_cpu_act_row_bytes(weight_type, n);
     if (!bytes) return; /* the caller checked ct_cpu_qmatmul_supports and the block size */
     k->quantize[kind](x, n, dst);
     /* zero the padding so rows are fully defined bytes */
-    size_t used = 0;
-    switch (kind) {
-    case CT_ACT_Q8_32: used = (size_t)n + 8 * ((size_t)n / 32); break;
-    case CT_ACT_Q8_256: used = (size_t)n + 4 * ((size_t)n / 256) + 2 * ((size_t)n / 16); break;
-    case CT_ACT_F32: used = 4 * (size_t)n; break;
-    case CT_ACT_BF16: used = 2 * (size_t)n; break;
-    default: break;
-    }
+    const size_t used = act_used_bytes(kind, (size_t)n);
     memset((uint8_t *)dst + used, 0, bytes - used);
 }
 

@@ -13,28 +13,51 @@
 #include "quant/fp16.h"
 
 /* ---- activation formats ---------------------------------------------------------------
- * A row of n elements, 64-byte aligned, each array starting where the previous ends:
- *   CT_ACT_Q8_32:  int8 qs[n] | float d[n/32] | float s[n/32]          (s = d * sum of the block's qs)
- *   CT_ACT_Q8_256: int8 qs[n] | float d[n/256] | int16 bsums[n/16]      (bsums: sums of 16 qs)
- *   CT_ACT_F32:    float x[n]
- *   CT_ACT_BF16:   uint16 x[n]
- * Quants are round-to-nearest-even(x * 127/absmax) in [-127, 127], never -128, so a
- * product with any int8 or uint8 weight fits the 16-bit pair sums of vpmaddubsw. */
-typedef enum ct_act_kind { CT_ACT_NONE = 0, CT_ACT_Q8_32, CT_ACT_Q8_256, CT_ACT_F32, CT_ACT_BF16, CT_ACT_KIND_COUNT } ct_act_kind;
+ * A row of n elements, 64-byte aligned, each array starting where the previous ends. The
+ * 8-bit blocks come in two precisions with one layout (so one row stride serves both):
+ *   Q8_32 / Q16_32:    int8 qs[n] | int8 ql[n] | float d[n/32] | float s[n/32]
+ *   Q8_256 / Q16_256:  int8 qs[n] | int8 ql[n] | float d[n/256] | int16 bsums[n/16] | int16 bsums_lo[n/16]
+ *   F32:               float x[n]
+ *   BF16:              uint16 x[n]
+ * Q8 (8-bit):  x ~= d * qs,  qs = round-to-nearest-even(x * 127/absmax) in [-127, 127],
+ *              d = absmax/127; ql and bsums_lo are zero.
+ * Q16 (~15-bit, two int8 halves):  x ~= d * (256 qs + ql),  d = absmax/32512, with
+ *              V = round-to-nearest-even(x * 32512/absmax) in [-32512, 32512],
+ *              qs = floor((V + 128) / 256) in [-127, 127], ql = max(V - 256 qs, -127);
+ *              |x - d (256 qs + ql)| <= 1.5 d (ql = -128 is moved to -127: one unit).
+ * s = d * (sum of the block's values: qs for Q8, 256 qs + ql for Q16); bsums / bsums_lo:
+ * sums of each 16 qs / ql. No quant is ever -128, so a product with any int8 or uint8
+ * weight fits the 16-bit pair sums of vpmaddubsw. The kernels dot each weight block with qs
+ * (and ql) exactly in integers: the Q16 halves are combined as 256 * dot(w, qs) + dot(w, ql). */
+typedef enum ct_act_kind {
+    CT_ACT_NONE = 0,
+    CT_ACT_Q8_32,
+    CT_ACT_Q8_256,
+    CT_ACT_Q16_32,
+    CT_ACT_Q16_256,
+    CT_ACT_F32,
+    CT_ACT_BF16,
+    CT_ACT_KIND_COUNT
+} ct_act_kind;
 
-ct_act_kind ct_qk_act_kind(uint32_t weight_type);
+#define CT_QK_Q16_MAX 32512 /* 127 * 256 */
+
+/* The activation format of a weight type at a precision. */
+ct_act_kind ct_qk_act_kind(uint32_t weight_type, ct_cpu_act_precision precision);
 
 typedef struct {
     const int8_t *qs;
+    const int8_t *ql; /* Q16 low halves */
     const float *d;
-    const float *s; /* Q8_32 only */
-    const int16_t *bsums; /* Q8_256 only */
+    const float *s;   /* 32-blocks */
+    const int16_t *bsums, *bsums_lo; /* 256-blocks */
 } ct_act_view;
 
 static inline ct_act_view ct_act_view_q8_32(const void *row, int64_t n) {
     ct_act_view v = {0};
     v.qs = row;
-    v.d = (const float *)((const uint8_t *)row + n);
+    v.ql = v.qs + n;
+    v.d = (const float *)((const uint8_t *)row + 2 * n);
     v.s = v.d + n / 32;
     return v;
 }
@@ -42,21 +65,34 @@ static inline ct_act_view ct_act_view_q8_32(const void *row, int64_t n) {
 static inline ct_act_view ct_act_view_q8_256(const void *row, int64_t n) {
     ct_act_view v = {0};
     v.qs = row;
-    v.d = (const float *)((const uint8_t *)row + n);
+    v.ql = v.qs + n;
+    v.d = (const float *)((const uint8_t *)row + 2 * n);
     v.bsums = (const int16_t *)(v.d + n / 256);
+    v.bsums_lo = v.bsums + n / 16;
     return v;
 }
 
 /* The quantizers' shared rounding, written so a SIMD version can match it bit for bit:
  * clamp to [-127, 127] first (a NaN becomes -127, as maxps(v, -127) does), then round to
  * nearest even by adding 1.5 * 2^23 (exact for |v| <= 2^22) and reading the low bits. */
-static inline int8_t ct_qk_round_q8(float v) {
-    v = v > -127.0f ? v : -127.0f;
-    v = v < 127.0f ? v : 127.0f;
+static inline int32_t ct_qk_round_clamped(float v, float lim) {
+    v = v > -lim ? v : -lim;
+    v = v < lim ? v : lim;
     const float shifted = v + 12582912.0f;
     int32_t bits;
     memcpy(&bits, &shifted, sizeof bits);
-    return (int8_t)((bits & 0x007fffff) - 0x00400000);
+    return (bits & 0x007fffff) - 0x00400000;
+}
+
+static inline int8_t ct_qk_round_q8(float v) { return (int8_t)ct_qk_round_clamped(v, 127.0f); }
+
+/* Q16: one value v = x * 32512/absmax -> its two halves (see the format above) */
+static inline void ct_qk_split_q16(float v, int8_t *hi, int8_t *lo) {
+    const int32_t V = ct_qk_round_clamped(v, (float)CT_QK_Q16_MAX);
+    const int32_t h = (V + 128) >> 8; /* arithmetic shift: floor */
+    const int32_t l = V - 256 * h;
+    *hi = (int8_t)h;
+    *lo = (int8_t)(l < -127 ? -127 : l);
 }
 
 /* ---- kernel table ----------------------------------------------------------------------- */
@@ -73,13 +109,14 @@ typedef void (*ct_qk_quantize_fn)(const float *x, int64_t n, uint8_t *dst);
 
 struct ct_qkernels {
     ct_cpu_level level;
+    ct_cpu_act_precision precision;
     ct_qk_matmul_fn matmul[CT_TYPE_COUNT_];
     ct_cpu_level matmul_level[CT_TYPE_COUNT_]; /* whose code matmul[type] is */
     ct_qk_quantize_fn quantize[CT_ACT_KIND_COUNT];
 };
 
 /* Each level overwrites the entries it has kernels for; a table is built by filling the
- * scalar entries first and then every level up to its own. */
+ * scalar entries first and then every level up to its own, each for k->precision. */
 void ct_qk_fill_scalar(ct_qkernels *k);
 void ct_qk_fill_avx2(ct_qkernels *k);
 void ct_qk_fill_avx512(ct_qkernels *k);

@@ -1,10 +1,11 @@
 /* The scalar reference: activation quantizers and dot products that define what every
  * SIMD level must compute. Each weight block is decoded to integer levels and integer
- * sub-block scales, dotted with the int8 activations exactly in integers, and only the
+ * sub-block scales, dotted with the integer activations a exactly in integers, and only the
  * block's float scales are applied in floating point:
  *   32-blocks:  acc += (dw * da) * sum(q * a) + mw * s          (w = dw * q + mw)
  *   k-quants:   acc += (d * da) * sum_sub(sc * sum(q * a)) - (dmin * da) * sum_sub(m * bsum)
- * Plain loops, written for clarity rather than speed. */
+ * where a = qs (Q8) or 256 qs + ql (Q16), bsum the sums of 16 a (qk_internal.h). Plain
+ * loops, written for clarity rather than speed. */
 #include <math.h>
 
 #include "backend/cpu/kernels/qk_internal.h"
@@ -17,39 +18,54 @@ static float block_absmax(const float *x, int n) {
     return amax;
 }
 
-static void quantize_q8_32_ref(const float *x, int64_t n, uint8_t *dst) {
-    int8_t *qs = (int8_t *)dst;
-    float *d = (float *)(dst + n);
+/* one block of the 8-bit or 16-bit format: quants into qs (and ql), returns d */
+static float quantize_block(const float *x, int n, bool q16, int8_t *qs, int8_t *ql) {
+    const float amax = block_absmax(x, n);
+    const float lim = q16 ? (float)CT_QK_Q16_MAX : 127.0f;
+    const float id = amax > 0.0f ? lim / amax : 0.0f;
+    for (int j = 0; j < n; j++) {
+        if (q16) {
+            ct_qk_split_q16(x[j] * id, &qs[j], &ql[j]);
+        } else {
+            qs[j] = ct_qk_round_q8(x[j] * id);
+            ql[j] = 0;
+        }
+    }
+    return amax / lim;
+}
+
+/* the integer value a of element j: qs (Q8) or 256 qs + ql (Q16; ql is zero at Q8) */
+static int32_t act_value(const ct_act_view *a, int64_t j) { return 256 * a->qs[j] + a->ql[j]; }
+
+static void quantize_32(const float *x, int64_t n, uint8_t *dst, bool q16) {
+    int8_t *qs = (int8_t *)dst, *ql = qs + n;
+    float *d = (float *)(dst + 2 * n);
     float *s = d + n / 32;
     for (int64_t b = 0; b < n / 32; b++) {
-        const float amax = block_absmax(x + 32 * b, 32);
-        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        int sum = 0;
-        for (int j = 0; j < 32; j++) {
-            qs[32 * b + j] = ct_qk_round_q8(x[32 * b + j] * id);
-            sum += qs[32 * b + j];
-        }
-        d[b] = amax / 127.0f;
+        d[b] = quantize_block(x + 32 * b, 32, q16, qs + 32 * b, ql + 32 * b);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += q16 ? 256 * qs[32 * b + j] + ql[32 * b + j] : qs[32 * b + j];
         s[b] = d[b] * (float)sum;
     }
 }
 
-static void quantize_q8_256_ref(const float *x, int64_t n, uint8_t *dst) {
-    int8_t *qs = (int8_t *)dst;
-    float *d = (float *)(dst + n);
-    int16_t *bsums = (int16_t *)(d + n / 256);
-    for (int64_t b = 0; b < n / 256; b++) {
-        const float amax = block_absmax(x + 256 * b, 256);
-        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        for (int j = 0; j < 256; j++) qs[256 * b + j] = ct_qk_round_q8(x[256 * b + j] * id);
-        d[b] = amax / 127.0f;
-    }
+static void quantize_256(const float *x, int64_t n, uint8_t *dst, bool q16) {
+    int8_t *qs = (int8_t *)dst, *ql = qs + n;
+    float *d = (float *)(dst + 2 * n);
+    int16_t *bsums = (int16_t *)(d + n / 256), *bsums_lo = bsums + n / 16;
+    for (int64_t b = 0; b < n / 256; b++) d[b] = quantize_block(x + 256 * b, 256, q16, qs + 256 * b, ql + 256 * b);
     for (int64_t g = 0; g < n / 16; g++) {
-        int sum = 0;
-        for (int j = 0; j < 16; j++) sum += qs[16 * g + j];
+        int sum = 0, sum_lo = 0;
+        for (int j = 0; j < 16; j++) sum += qs[16 * g + j], sum_lo += ql[16 * g + j];
         bsums[g] = (int16_t)sum;
+        bsums_lo[g] = (int16_t)sum_lo;
     }
 }
+
+static void quantize_q8_32_ref(const float *x, int64_t n, uint8_t *dst) { quantize_32(x, n, dst, false); }
+static void quantize_q16_32_ref(const float *x, int64_t n, uint8_t *dst) { quantize_32(x, n, dst, true); }
+static void quantize_q8_256_ref(const float *x, int64_t n, uint8_t *dst) { quantize_256(x, n, dst, false); }
+static void quantize_q16_256_ref(const float *x, int64_t n, uint8_t *dst) { quantize_256(x, n, dst, true); }
 
 static void quantize_f32_ref(const float *x, int64_t n, uint8_t *dst) { memcpy(dst, x, (size_t)n * sizeof(float)); }
 
@@ -120,14 +136,15 @@ static void decode_q8_0(const uint8_t *p, dec32 *o) {
 
 typedef void (*decode32_fn)(const uint8_t *p, dec32 *o);
 
-static float dot_32(decode32_fn decode, size_t block_bytes, const uint8_t *w, int64_t n, const uint8_t *act) {
+static float dot_32(decode32_fn decode, size_t block_bytes, const uint8_t *w, int64_t n, const uint8_t *act,
+                    bool q16) {
     const ct_act_view a = ct_act_view_q8_32(act, n);
     float acc = 0.0f;
     for (int64_t b = 0; b < n / 32; b++) {
         dec32 blk;
         decode(w + (size_t)b * block_bytes, &blk);
-        int32_t isum = 0;
-        for (int j = 0; j < 32; j++) isum += blk.q[j] * a.qs[32 * b + j];
+        int32_t isum = 0; /* |isum| <= 32 * 255 * 32512 < 2^31 */
+        for (int j = 0; j < 32; j++) isum += blk.q[j] * (q16 ? act_value(&a, 32 * b + j) : a.qs[32 * b + j]);
         acc += (blk.d * a.d[b]) * (float)isum + blk.m * a.s[b];
     }
     return acc;
@@ -225,20 +242,24 @@ static void decode_q6_K(const uint8_t *p, dec256 *o) {
 
 typedef void (*decode256_fn)(const uint8_t *p, dec256 *o);
 
-static float dot_256(decode256_fn decode, size_t block_bytes, const uint8_t *w, int64_t n, const uint8_t *act) {
+static float dot_256(decode256_fn decode, size_t block_bytes, const uint8_t *w, int64_t n, const uint8_t *act,
+                     bool q16) {
     const ct_act_view a = ct_act_view_q8_256(act, n);
     float acc = 0.0f;
     for (int64_t b = 0; b < n / 256; b++) {
         dec256 blk;
         decode(w + (size_t)b * block_bytes, &blk);
-        const int8_t *aq = a.qs + 256 * b;
-        const int16_t *bs = a.bsums + 16 * b;
-        int32_t isum = 0, msum = 0;
+        /* 64-bit: at Q16 a sub-block sum reaches 16 * 63 * 32512 and a scale 128 more */
+        int64_t isum = 0, msum = 0;
         for (int s = 0; s < 16; s++) {
-            int32_t sub = 0;
-            for (int j = 0; j < 16; j++) sub += blk.q[16 * s + j] * aq[16 * s + j];
+            int64_t sub = 0;
+            for (int j = 0; j < 16; j++) {
+                const int64_t e = 256 * b + 16 * s + j;
+                sub += blk.q[16 * s + j] * (int64_t)(q16 ? act_value(&a, e) : a.qs[e]);
+            }
+            const int64_t g = 16 * b + s;
             isum += blk.sc[s] * sub;
-            msum += blk.m[s] * bs[s];
+            msum += blk.m[s] * (int64_t)(q16 ? 256 * a.bsums[g] + a.bsums_lo[g] : a.bsums[g]);
         }
         acc += (blk.d * a.d[b]) * (float)isum - (blk.dmin * a.d[b]) * (float)msum;
     }
@@ -281,17 +302,35 @@ static float dot_bf16(const uint8_t *w, int64_t n, const uint8_t *act) {
     return acc;
 }
 
+/* BF16 weights against f32 activations (the Q16 precision's format for them) */
+static float dot_bf16_f32(const uint8_t *w, int64_t n, const uint8_t *act) {
+    const float *x = (const float *)act;
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, w + 2 * i, 2);
+        acc += ct_bf16_to_fp32(h) * x[i];
+    }
+    return acc;
+}
+
 /* ---- matmuls --------------------------------------------------------------------------------- */
 
 typedef float (*row_dot_fn)(const uint8_t *w, int64_t n, const uint8_t *act);
 
-#define ROW_DOT_32(name, blk)                                                            \
-    static float row_dot_##name(const uint8_t *w, int64_t n, const uint8_t *act) {       \
-        return dot_32(decode_##name, sizeof(blk), w, n, act);                            \
+#define ROW_DOT_32(name, blk)                                                                 \
+    static float row_dot_##name(const uint8_t *w, int64_t n, const uint8_t *act) {            \
+        return dot_32(decode_##name, sizeof(blk), w, n, act, false);                          \
+    }                                                                                         \
+    static float row_dot16_##name(const uint8_t *w, int64_t n, const uint8_t *act) {          \
+        return dot_32(decode_##name, sizeof(blk), w, n, act, true);                           \
     }
-#define ROW_DOT_256(name, blk)                                                           \
-    static float row_dot_##name(const uint8_t *w, int64_t n, const uint8_t *act) {       \
-        return dot_256(decode_##name, sizeof(blk), w, n, act);                           \
+#define ROW_DOT_256(name, blk)                                                                \
+    static float row_dot_##name(const uint8_t *w, int64_t n, const uint8_t *act) {            \
+        return dot_256(decode_##name, sizeof(blk), w, n, act, false);                         \
+    }                                                                                         \
+    static float row_dot16_##name(const uint8_t *w, int64_t n, const uint8_t *act) {          \
+        return dot_256(decode_##name, sizeof(blk), w, n, act, true);                          \
     }
 ROW_DOT_32(q4_0, block_q4_0)
 ROW_DOT_32(q4_1, block_q4_1)
@@ -327,24 +366,46 @@ MATMUL_REF(q3_K, row_dot_q3_K)
 MATMUL_REF(q4_K, row_dot_q4_K)
 MATMUL_REF(q5_K, row_dot_q5_K)
 MATMUL_REF(q6_K, row_dot_q6_K)
+MATMUL_REF(q16_q4_0, row_dot16_q4_0)
+MATMUL_REF(q16_q4_1, row_dot16_q4_1)
+MATMUL_REF(q16_q5_0, row_dot16_q5_0)
+MATMUL_REF(q16_q5_1, row_dot16_q5_1)
+MATMUL_REF(q16_q8_0, row_dot16_q8_0)
+MATMUL_REF(q16_q2_K, row_dot16_q2_K)
+MATMUL_REF(q16_q3_K, row_dot16_q3_K)
+MATMUL_REF(q16_q4_K, row_dot16_q4_K)
+MATMUL_REF(q16_q5_K, row_dot16_q5_K)
+MATMUL_REF(q16_q6_K, row_dot16_q6_K)
 MATMUL_REF(f32, dot_f32)
 MATMUL_REF(f16, dot_f16)
 MATMUL_REF(bf16, dot_bf16)
+MATMUL_REF(bf16_f32, dot_bf16_f32)
 
 void ct_qk_fill_scalar(ct_qkernels *k) {
     k->quantize[CT_ACT_Q8_32] = quantize_q8_32_ref;
     k->quantize[CT_ACT_Q8_256] = quantize_q8_256_ref;
+    k->quantize[CT_ACT_Q16_32] = quantize_q16_32_ref;
+    k->quantize[CT_ACT_Q16_256] = quantize_q16_256_ref;
     k->quantize[CT_ACT_F32] = quantize_f32_ref;
     k->quantize[CT_ACT_BF16] = quantize_bf16_ref;
+    const bool q16 = k->precision == CT_CPU_ACT_Q16;
     const struct {
         ct_type type;
         ct_qk_matmul_fn fn;
     } entries[] = {
-        {CT_TYPE_Q4_0, matmul_q4_0_ref}, {CT_TYPE_Q4_1, matmul_q4_1_ref}, {CT_TYPE_Q5_0, matmul_q5_0_ref},
-        {CT_TYPE_Q5_1, matmul_q5_1_ref}, {CT_TYPE_Q8_0, matmul_q8_0_ref}, {CT_TYPE_Q2_K, matmul_q2_K_ref},
-        {CT_TYPE_Q3_K, matmul_q3_K_ref}, {CT_TYPE_Q4_K, matmul_q4_K_ref}, {CT_TYPE_Q5_K, matmul_q5_K_ref},
-        {CT_TYPE_Q6_K, matmul_q6_K_ref}, {CT_TYPE_F32, matmul_f32_ref},   {CT_TYPE_F16, matmul_f16_ref},
-        {CT_TYPE_BF16, matmul_bf16_ref},
+        {CT_TYPE_Q4_0, q16 ? matmul_q16_q4_0_ref : matmul_q4_0_ref},
+        {CT_TYPE_Q4_1, q16 ? matmul_q16_q4_1_ref : matmul_q4_1_ref},
+        {CT_TYPE_Q5_0, q16 ? matmul_q16_q5_0_ref : matmul_q5_0_ref},
+        {CT_TYPE_Q5_1, q16 ? matmul_q16_q5_1_ref : matmul_q5_1_ref},
+        {CT_TYPE_Q8_0, q16 ? matmul_q16_q8_0_ref : matmul_q8_0_ref},
+        {CT_TYPE_Q2_K, q16 ? matmul_q16_q2_K_ref : matmul_q2_K_ref},
+        {CT_TYPE_Q3_K, q16 ? matmul_q16_q3_K_ref : matmul_q3_K_ref},
+        {CT_TYPE_Q4_K, q16 ? matmul_q16_q4_K_ref : matmul_q4_K_ref},
+        {CT_TYPE_Q5_K, q16 ? matmul_q16_q5_K_ref : matmul_q5_K_ref},
+        {CT_TYPE_Q6_K, q16 ? matmul_q16_q6_K_ref : matmul_q6_K_ref},
+        {CT_TYPE_F32, matmul_f32_ref},
+        {CT_TYPE_F16, matmul_f16_ref},
+        {CT_TYPE_BF16, q16 ? matmul_bf16_f32_ref : matmul_bf16_ref},
     };
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         k->matmul[entries[i].type] = entries[i].fn;
