@@ -1,0 +1,177 @@
+/* ct_cuda_mmv: argument checks and dispatch to the per-type decode kernels
+ * (mmv_kernel.cuh, one mmv_<type>.cu each), plus a plain fallback kernel for F32/F16/BF16
+ * weights whose rows the fast kernel cannot take (ne0 not a multiple of 8, unaligned rows).
+ *
+ * What the fast kernels need (checked here; a quantized weight that misses them gets
+ * cudaErrorMisalignedAddress, other bad arguments cudaErrorInvalidValue):
+ *   - w->data 16-byte aligned, w->row_bytes a multiple of the decoder's ALIGN (true for
+ *     every packed GGUF row: 16 for Q4_K/Q5_K/F*, 4 for Q4_1/Q5_1/Q2_K, 2 otherwise);
+ *   - in->data 16-byte aligned and, for n > 1, in->row_bytes a multiple of 16;
+ *   - rows of at most 2^28 bytes;
+ *   - out must not overlap in (or w).
+ * Weights are read only inside their rows' bytes (never past the last row's last byte). */
+#include <stdint.h>
+
+#include "backend/cuda/cuda_mmv.h"
+#include "backend/cuda/mmv_dec_float.cuh"
+#include "backend/cuda/mmv_dec_k.cuh"
+#include "backend/cuda/mmv_dec_legacy.cuh"
+#include "backend/cuda/mmv_launch.cuh"
+
+namespace {
+
+using ct_mmv::Params;
+typedef cudaError_t (*launch_fn)(const Params &, int, cudaStream_t);
+
+struct TypeInfo {
+    int qk, ts, align; /* block: elements, bytes; row stride alignment the kernel's reads need */
+    int float_bytes;   /* element size of an unquantized type, 0 for block types */
+    launch_fn launch;
+};
+
+template <class D>
+constexpr TypeInfo info(launch_fn fn, int float_bytes = 0) {
+    return TypeInfo{D::QK, D::TS, D::ALIGN, float_bytes, fn};
+}
+
+const TypeInfo *type_info(uint32_t type) {
+    using namespace ct_mmv;
+    static const TypeInfo f32 = info<DecF32>(launch_f32, 4), f16 = info<DecF16>(launch_f16, 2),
+                          bf16 = info<DecBF16>(launch_bf16, 2), q4_0 = info<DecQ4_0>(launch_q4_0),
+                          q4_1 = info<DecQ4_1>(launch_q4_1), q5_0 = info<DecQ5_0>(launch_q5_0),
+                          q5_1 = info<DecQ5_1>(launch_q5_1), q8_0 = info<DecQ8_0>(launch_q8_0),
+                          q2_k = info<DecQ2_K>(launch_q2_k), q3_k = info<DecQ3_K>(launch_q3_k),
+                          q4_k = info<DecQ4_K>(launch_q4_k), q5_k = info<DecQ5_K>(launch_q5_k),
+                          q6_k = info<DecQ6_K>(launch_q6_k);
+    switch (type) {
+    case CT_TYPE_F32: return &f32;
+    case CT_TYPE_F16: return &f16;
+    case CT_TYPE_BF16: return &bf16;
+    case CT_TYPE_Q4_0: return &q4_0;
+    case CT_TYPE_Q4_1: return &q4_1;
+    case CT_TYPE_Q5_0: return &q5_0;
+    case CT_TYPE_Q5_1: return &q5_1;
+    case CT_TYPE_Q8_0: return &q8_0;
+    case CT_TYPE_Q2_K: return &q2_k;
+    case CT_TYPE_Q3_K: return &q3_k;
+    case CT_TYPE_Q4_K: return &q4_k;
+    case CT_TYPE_Q5_K: return &q5_k;
+    case CT_TYPE_Q6_K: return &q6_k;
+    default: return nullptr;
+    }
+}
+
+/* ---- fallback for unquantized weights of any shape: one warp per row ----------------- */
+
+constexpr int kFallbackWarps = 4;
+
+template <int N>
+__global__ void __launch_bounds__(32 * kFallbackWarps) mmv_float_fallback(const Params p, uint32_t type, int ne0) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * kFallbackWarps + (threadIdx.x >> 5);
+    if (row >= p.ne1) return;
+    const uint8_t *w = p.w + static_cast<uint64_t>(row) * p.w_row_bytes;
+    float acc[N];
+#pragma unroll
+    for (int t = 0; t < N; t++) acc[t] = 0.0f;
+    for (int j = lane; j < ne0; j += 32) {
+        float v;
+        if (type == CT_TYPE_F32)
+            v = reinterpret_cast<const float *>(w)[j];
+        else if (type == CT_TYPE_F16)
+            v = ct_mmv::half_bits_to_float(reinterpret_cast<const uint16_t *>(w)[j]);
+        else
+            v = __uint_as_float(static_cast<uint32_t>(reinterpret_cast<const uint16_t *>(w)[j]) << 16);
+#pragma unroll
+        for (int t = 0; t < N; t++) acc[t] = fmaf(v, p.in[t * p.in_stride + j], acc[t]);
+    }
+#pragma unroll
+    for (int t = 0; t < N; t++) {
+        float v = acc[t];
+#pragma unroll
+        for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
+        if (lane == t) p.out[t * p.out_stride + row] = p.bias ? v + p.bias[row] : v;
+    }
+}
+
+template <int N>
+cudaError_t launch_fallback_n(const Params &p, uint32_t type, int ne0, cudaStream_t stream) {
+    Params copy = p;
+    void *args[] = {&copy, &type, &ne0};
+    const dim3 grid(static_cast<unsigned>((p.ne1 + kFallbackWarps - 1) / kFallbackWarps));
+    return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_float_fallback<N>), grid, dim3(32 * kFallbackWarps),
+                            args, 0, stream);
+}
+
+cudaError_t launch_fallback(const Params &p, uint32_t type, int ne0, int n, cudaStream_t stream) {
+    switch (n) {
+    case 1: return launch_fallback_n<1>(p, type, ne0, stream);
+    case 2: return launch_fallback_n<2>(p, type, ne0, stream);
+    case 3: return launch_fallback_n<3>(p, type, ne0, stream);
+    case 4: return launch_fallback_n<4>(p, type, ne0, stream);
+    case 5: return launch_fallback_n<5>(p, type, ne0, stream);
+    case 6: return launch_fallback_n<6>(p, type, ne0, stream);
+    case 7: return launch_fallback_n<7>(p, type, ne0, stream);
+    case 8: return launch_fallback_n<8>(p, type, ne0, stream);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+constexpr uint64_t kMaxFastRowBytes = 1u << 28;
+
+bool aligned(const void *ptr, uint64_t to) { return reinterpret_cast<uintptr_t>(ptr) % to == 0; }
+
+} // namespace
+
+extern "C" bool ct_cuda_mmv_type_supported(uint32_t type) { return type_info(type) != nullptr; }
+
+extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
+                                   const ct_tensor *bias, const ct_tensor *in) {
+    if (!out || !w || !in) return cudaErrorInvalidValue;
+    const TypeInfo *ti = type_info(w->type);
+    if (!ti || in->type != CT_TYPE_F32 || out->type != CT_TYPE_F32) return cudaErrorInvalidValue;
+    const int64_t n = in->ne1, ne0 = w->ne0, ne1 = w->ne1;
+    if (n < 0 || n > CT_CUDA_MMV_MAX_TOKENS || ne0 < 0 || ne0 > INT32_MAX || ne1 < 0 || ne1 > INT32_MAX)
+        return cudaErrorInvalidValue;
+    if (in->ne0 != ne0 || out->ne0 != ne1 || out->ne1 < n) return cudaErrorInvalidValue;
+    if (bias && (bias->type != CT_TYPE_F32 || bias->ne0 < ne1 || !bias->data)) return cudaErrorInvalidValue;
+    if (n == 0 || ne1 == 0) return cudaSuccess;
+    if (!w->data || !in->data || !out->data) return cudaErrorInvalidValue;
+    if (in->row_bytes % 4 != 0 || in->row_bytes < static_cast<uint64_t>(ne0) * 4 || out->row_bytes % 4 != 0 ||
+        out->row_bytes < static_cast<uint64_t>(ne1) * 4)
+        return cudaErrorInvalidValue;
+    /* unquantized rows of any length: the fast kernel's 8-element blocks, or the fallback */
+    const bool float_blocks = ti->float_bytes && ne0 % ti->qk == 0;
+    if (!ti->float_bytes && ne0 % ti->qk != 0) return cudaErrorInvalidValue;
+    const uint64_t row_bytes = w->row_bytes;
+    const uint64_t packed = ti->float_bytes ? static_cast<uint64_t>(ne0) * ti->float_bytes
+                                            : static_cast<uint64_t>(ne0 / ti->qk) * ti->ts;
+    if (row_bytes < packed) return cudaErrorInvalidValue;
+
+    Params p;
+    p.w = static_cast<const uint8_t *>(w->data);
+    p.w_row_bytes = row_bytes;
+    p.w_span = static_cast<uint64_t>(ne1 - 1) * row_bytes + packed;
+    p.in = static_cast<const float *>(in->data);
+    p.in_stride = static_cast<int64_t>(in->row_bytes / 4);
+    p.out = static_cast<float *>(out->data);
+    p.out_stride = static_cast<int64_t>(out->row_bytes / 4);
+    p.bias = bias ? static_cast<const float *>(bias->data) : nullptr;
+    p.ne1 = static_cast<int>(ne1);
+    p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
+    p.stages = 0;                          /* set by the launcher */
+
+    /* the fast kernel addresses a warp's rows with 32-bit offsets */
+    if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;
+    const bool fast = aligned(w->data, 16) && row_bytes % ti->align == 0 && row_bytes <= kMaxFastRowBytes &&
+                      aligned(in->data, 16) && (n == 1 || in->row_bytes % 16 == 0);
+    if (ti->float_bytes) {
+        if (fast && float_blocks) return ti->launch(p, static_cast<int>(n), stream);
+        /* the fallback reads elements and floats one at a time */
+        if (!aligned(w->data, ti->float_bytes) || row_bytes % ti->float_bytes != 0 || !aligned(in->data, 4))
+            return cudaErrorMisalignedAddress;
+        return launch_fallback(p, w->type, static_cast<int>(ne0), static_cast<int>(n), stream);
+    }
+    if (!fast) return cudaErrorMisalignedAddress;
+    return ti->launch(p, static_cast<int>(n), stream);
+}

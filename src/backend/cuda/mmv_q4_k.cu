@@ -1,0 +1,6 @@
+/* Decode matrix-vector kernels for Q4_K weights (see mmv_kernel.cuh). */
+#include "backend/cuda/mmv_dec_k.cuh"
+#include "backend/cuda/mmv_kernel.cuh"
+#include "backend/cuda/mmv_launch.cuh"
+
+cudaError_t ct_mmv::launch_q4_k(const Params &p, int n, cudaStream_t stream) { return mmv_launch<DecQ4_K>(p, n, stream); }

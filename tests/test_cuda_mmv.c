@@ -1,0 +1,337 @@
+/* The CUDA decode matrix-vector kernels (ct_cuda_mmv, src/backend/cuda/mmv*.cu) against a
+ * float64 reference built on the CPU reference dequantizers (src/quant/).
+ *
+ * Every weight type x n = 1..8 tokens x shapes with odd row counts (1, 7, 33, 515), rows of
+ * one block up to several pipeline stages (ne0 = 32..4160 or 256..11008, some not multiples
+ * of 512), padded and packed weight/input/output rows, with and without bias. Weights are
+ * fresh random data (per-block scales and per-row offsets, so every scale and min field
+ * matters) quantized by the reference quantizers; outputs and the padding after them are
+ * poisoned with NaN first: every output must be written and no padding touched.
+ *
+ * Tolerance: |gpu - ref| <= 2e-5 * (sum_j |w_j x_j| + |bias|). The kernels accumulate in
+ * F32 (relative error ~1e-7 of that sum for random data); the quantized types go through
+ * 2 + q/64 and cancel the 2 per sub-block, which costs up to 6 bits (worst case, same-signed
+ * inputs: 2^-18 * 32 ~ 1.2e-4; a float emulation of the kernels on these inputs stays below
+ * 2.5e-6). One wrong weight in a row of K = 11008 moves the result by about sum/K = 9e-5. */
+#include <stdio.h>
+
+#ifndef CTORCH_HAVE_CUDA
+int main(void) {
+    printf("skipped: CUDA backend not built (CTORCH_HAVE_CUDA undefined)\n");
+    return 77;
+}
+#else
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_mmv.h"
+#include "quant/quant.h"
+#include "quant/types.h"
+#include "test_util.h"
+
+#define TOLERANCE 2e-5
+#define MAX_N CT_CUDA_MMV_MAX_TOKENS
+
+/* Any CUDA failure outside the call under test ends the test. */
+#define CU(expr)                                                                                            \
+    do {                                                                                                    \
+        cudaError_t cu_err_ = (expr);                                                                       \
+        if (cu_err_ != cudaSuccess) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(cu_err_));     \
+            exit(1);                                                                                        \
+        }                                                                                                   \
+    } while (0)
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+static const ct_type all_types[] = {CT_TYPE_F32,  CT_TYPE_F16,  CT_TYPE_BF16, CT_TYPE_Q4_0, CT_TYPE_Q4_1,
+                                    CT_TYPE_Q5_0, CT_TYPE_Q5_1, CT_TYPE_Q8_0, CT_TYPE_Q2_K, CT_TYPE_Q3_K,
+                                    CT_TYPE_Q4_K, CT_TYPE_Q5_K, CT_TYPE_Q6_K};
+#define N_TYPES (sizeof all_types / sizeof all_types[0])
+
+typedef struct {
+    int64_t ne0, ne1;
+    size_t row_pad; /* bytes after each packed weight row */
+} shape;
+
+/* Rows of one block up to several 32-block (or 8-super-block) pipeline stages. */
+static const shape shapes_32[] = {{32, 1, 0}, {96, 7, 16}, {576, 33, 0}, {1056, 515, 0}, {4160, 33, 16}};
+static const shape shapes_256[] = {{256, 1, 0}, {768, 7, 16}, {2304, 33, 0}, {768, 515, 0}, {11008, 33, 16}};
+/* F32/F16/BF16 also: rows the fast kernel does not take (ne0 % 8, unaligned rows). */
+static const shape shapes_float[] = {{32, 1, 0},    {96, 7, 16},   {576, 33, 0}, {1056, 515, 0},
+                                     {4160, 33, 16}, {36, 7, 0},    {100, 33, 8}, {96, 7, 4}};
+
+typedef struct {
+    ct_type type;
+    int64_t ne0, ne1;
+    size_t row_bytes, row_pad;
+    uint8_t *host;  /* ne1 rows of row_bytes */
+    float *deq;     /* ne1 x ne0, by the reference dequantizer */
+    void *dev;      /* exactly ne1 * row_bytes bytes */
+} weights;
+
+static void make_weights(ct_test_rng *rng, ct_type type, const shape *s, weights *w) {
+    const ct_type_traits *tr = ct_type_traits_of((uint32_t)type);
+    const size_t packed = (size_t)(s->ne0 / tr->block_size) * tr->type_size;
+    w->type = type;
+    w->ne0 = s->ne0;
+    w->ne1 = s->ne1;
+    w->row_bytes = packed + s->row_pad;
+    w->row_pad = s->row_pad;
+    w->host = xmalloc(w->row_bytes * (size_t)s->ne1);
+    memset(w->host, 0xA5, w->row_bytes * (size_t)s->ne1); /* padding: garbage the kernel must skip */
+    w->deq = xmalloc(sizeof(float) * (size_t)(s->ne0 * s->ne1));
+    float *src = xmalloc(sizeof(float) * (size_t)s->ne0);
+    for (int64_t r = 0; r < s->ne1; r++) {
+        const float offset = 0.5f * ct_test_rng_uniform(rng);
+        float scale = 1.0f;
+        for (int64_t j = 0; j < s->ne0; j++) {
+            if (j % 32 == 0) scale = exp2f(2.0f * ct_test_rng_uniform(rng)); /* 0.25 .. 4 per 32 */
+            src[j] = scale * ct_test_rng_uniform(rng) + offset;
+        }
+        uint8_t *row = w->host + (size_t)r * w->row_bytes;
+        CHECK_OK(ct_quantize_row(type, src, row, s->ne0));
+        CHECK_OK(ct_dequantize_row(type, row, w->deq + r * s->ne0, s->ne0));
+    }
+    free(src);
+    CU(cudaMalloc(&w->dev, w->row_bytes * (size_t)s->ne1));
+    CU(cudaMemcpy(w->dev, w->host, w->row_bytes * (size_t)s->ne1, cudaMemcpyHostToDevice));
+}
+
+static void free_weights(weights *w) {
+    free(w->host);
+    free(w->deq);
+    CU(cudaFree(w->dev));
+}
+
+static ct_tensor tensor(void *data, ct_type type, int64_t ne0, int64_t ne1, size_t row_bytes, const char *name) {
+    ct_tensor t = {data, (uint32_t)type, ne0, ne1, row_bytes, name};
+    return t;
+}
+
+/* float64 reference for MAX_N tokens: dot[t][r] and mag[t][r] = sum |w x| */
+typedef struct {
+    float *x;    /* MAX_N x ne0 */
+    float *bias; /* ne1 */
+    double *dot, *mag;
+} reference;
+
+static void make_reference(ct_test_rng *rng, const weights *w, reference *ref) {
+    ref->x = xmalloc(sizeof(float) * (size_t)(MAX_N * w->ne0));
+    ref->bias = xmalloc(sizeof(float) * (size_t)w->ne1);
+    ref->dot = xmalloc(sizeof(double) * (size_t)(MAX_N * w->ne1));
+    ref->mag = xmalloc(sizeof(double) * (size_t)(MAX_N * w->ne1));
+    for (int64_t i = 0; i < MAX_N * w->ne0; i++) ref->x[i] = ct_test_rng_uniform(rng);
+    for (int64_t r = 0; r < w->ne1; r++) ref->bias[r] = ct_test_rng_uniform(rng);
+    for (int t = 0; t < MAX_N; t++) {
+        const float *x = ref->x + t * w->ne0;
+        for (int64_t r = 0; r < w->ne1; r++) {
+            const float *wr = w->deq + r * w->ne0;
+            double dot = 0, mag = 0;
+            for (int64_t j = 0; j < w->ne0; j++) {
+                dot += (double)wr[j] * x[j];
+                mag += fabs((double)wr[j] * x[j]);
+            }
+            ref->dot[t * w->ne1 + r] = dot;
+            ref->mag[t * w->ne1 + r] = mag;
+        }
+    }
+}
+
+static void free_reference(reference *ref) {
+    free(ref->x);
+    free(ref->bias);
+    free(ref->dot);
+    free(ref->mag);
+}
+
+/* One call: n tokens, optional bias, input rows padded by in_pad floats (NaN), output
+ * rows padded by out_pad floats (poisoned, must stay untouched). */
+static void run_case(cudaStream_t stream, const weights *w, const reference *ref, int n, int with_bias,
+                     int64_t in_pad, int64_t out_pad) {
+    const char *tname = ct_type_name((uint32_t)w->type);
+    const int64_t in_row = w->ne0 + in_pad, out_row = w->ne1 + out_pad;
+    float *x = xmalloc(sizeof(float) * (size_t)(n * in_row));
+    for (int t = 0; t < n; t++)
+        for (int64_t j = 0; j < in_row; j++) x[t * in_row + j] = j < w->ne0 ? ref->x[t * w->ne0 + j] : NAN;
+    float *got = xmalloc(sizeof(float) * (size_t)(n * out_row));
+    void *d_in, *d_out, *d_bias = NULL;
+    CU(cudaMalloc(&d_in, sizeof(float) * (size_t)(n * in_row)));
+    CU(cudaMalloc(&d_out, sizeof(float) * (size_t)(n * out_row)));
+    CU(cudaMemcpy(d_in, x, sizeof(float) * (size_t)(n * in_row), cudaMemcpyHostToDevice));
+    CU(cudaMemset(d_out, 0xFF, sizeof(float) * (size_t)(n * out_row))); /* NaN */
+    if (with_bias) {
+        CU(cudaMalloc(&d_bias, sizeof(float) * (size_t)w->ne1));
+        CU(cudaMemcpy(d_bias, ref->bias, sizeof(float) * (size_t)w->ne1, cudaMemcpyHostToDevice));
+    }
+
+    const ct_tensor tw = tensor(w->dev, w->type, w->ne0, w->ne1, w->row_bytes, "w");
+    const ct_tensor tin = tensor(d_in, CT_TYPE_F32, w->ne0, n, sizeof(float) * (size_t)in_row, "in");
+    const ct_tensor tout = tensor(d_out, CT_TYPE_F32, w->ne1, n, sizeof(float) * (size_t)out_row, "out");
+    const ct_tensor tbias = tensor(d_bias, CT_TYPE_F32, w->ne1, 1, sizeof(float) * (size_t)w->ne1, "bias");
+    const cudaError_t launched = ct_cuda_mmv(stream, &tout, &tw, with_bias ? &tbias : NULL, &tin);
+    CHECK_MSG(launched == cudaSuccess, "%s %lldx%lld n=%d: ct_cuda_mmv returned %s", tname, (long long)w->ne1,
+              (long long)w->ne0, n, cudaGetErrorString(launched));
+    CU(cudaStreamSynchronize(stream));
+    CU(cudaGetLastError());
+    CU(cudaMemcpy(got, d_out, sizeof(float) * (size_t)(n * out_row), cudaMemcpyDeviceToHost));
+
+    int64_t bad = 0, bad_pad = 0, worst_t = 0, worst_r = 0;
+    double worst = -1;
+    for (int t = 0; t < n; t++) {
+        for (int64_t r = 0; r < w->ne1; r++) {
+            const double b = with_bias ? ref->bias[r] : 0.0;
+            const double want = ref->dot[t * w->ne1 + r] + b;
+            const double tol = TOLERANCE * (ref->mag[t * w->ne1 + r] + fabs(b));
+            const double g = got[t * out_row + r];
+            const double err = isfinite(g) ? fabs(g - want) / (tol > 0 ? tol : 1e-30) : INFINITY;
+            if (!(err <= 1.0)) bad++;
+            if (!(err <= worst)) {
+                worst = err;
+                worst_t = t;
+                worst_r = r;
+            }
+        }
+        for (int64_t r = w->ne1; r < out_row; r++) {
+            uint32_t bits;
+            memcpy(&bits, &got[t * out_row + r], sizeof bits);
+            if (bits != 0xFFFFFFFFu) bad_pad++;
+        }
+    }
+    const double b = with_bias ? ref->bias[worst_r] : 0.0;
+    CHECK_MSG(bad == 0,
+              "%s %lldx%lld (row pad %zu) n=%d bias=%d in_pad=%lld: %lld of %lld wrong; worst t=%lld row=%lld: "
+              "got %.9g want %.9g (err/tol %.3g)",
+              tname, (long long)w->ne1, (long long)w->ne0, w->row_pad, n, with_bias,
+              (long long)in_pad, (long long)bad, (long long)(n * w->ne1), (long long)worst_t, (long long)worst_r,
+              (double)got[worst_t * out_row + worst_r], ref->dot[worst_t * w->ne1 + worst_r] + b, worst);
+    CHECK_MSG(bad_pad == 0, "%s %lldx%lld n=%d: %lld output padding values overwritten", tname,
+              (long long)w->ne1, (long long)w->ne0, n, (long long)bad_pad);
+
+    free(x);
+    free(got);
+    CU(cudaFree(d_in));
+    CU(cudaFree(d_out));
+    if (d_bias) CU(cudaFree(d_bias));
+}
+
+static void test_type(cudaStream_t stream, ct_test_rng *rng, ct_type type) {
+    const ct_type_traits *tr = ct_type_traits_of((uint32_t)type);
+    const shape *list = !tr->quantized ? shapes_float : tr->block_size == 32 ? shapes_32 : shapes_256;
+    const size_t count = !tr->quantized ? sizeof shapes_float / sizeof *shapes_float
+                         : tr->block_size == 32 ? sizeof shapes_32 / sizeof *shapes_32
+                                                : sizeof shapes_256 / sizeof *shapes_256;
+    for (size_t s = 0; s < count; s++) {
+        weights w;
+        reference ref;
+        make_weights(rng, type, &list[s], &w);
+        make_reference(rng, &w, &ref);
+        for (int n = 1; n <= MAX_N; n++) {
+            /* odd n: input rows padded by 4 floats (NaN), still 16-byte aligned */
+            run_case(stream, &w, &ref, n, 0, n % 2 ? 4 : 0, 3);
+            run_case(stream, &w, &ref, n, 1, n % 2 ? 0 : 4, 0);
+        }
+        free_reference(&ref);
+        free_weights(&w);
+    }
+}
+
+/* Argument checks: refused before anything is launched. */
+static void test_errors(cudaStream_t stream) {
+    void *dw, *din, *dout;
+    CU(cudaMalloc(&dw, 4096));
+    CU(cudaMalloc(&din, 4096));
+    CU(cudaMalloc(&dout, 4096));
+    CU(cudaMemset(dout, 0xFF, 4096));
+    const ct_tensor w = tensor(dw, CT_TYPE_Q4_0, 64, 4, 36, "w");
+    const ct_tensor in = tensor(din, CT_TYPE_F32, 64, 2, 256, "in");
+    const ct_tensor out = tensor(dout, CT_TYPE_F32, 4, 2, 16, "out");
+
+    ct_tensor bad_in = in;
+    bad_in.ne1 = MAX_N + 1;
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorInvalidValue);
+    bad_in = in;
+    bad_in.ne0 = 96;
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorInvalidValue);
+    bad_in = in;
+    bad_in.type = CT_TYPE_F16;
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorInvalidValue);
+    bad_in = in;
+    bad_in.data = (char *)din + 4; /* not 16-byte aligned */
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorMisalignedAddress);
+
+    ct_tensor bad_w = w;
+    bad_w.ne0 = 48; /* not a multiple of 32 */
+    bad_in = in;
+    bad_in.ne0 = 48;
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &bad_in) == cudaErrorInvalidValue);
+    bad_w = w;
+    bad_w.data = (char *)dw + 2;
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in) == cudaErrorMisalignedAddress);
+    bad_w = w;
+    bad_w.row_bytes = 35; /* shorter than a packed row */
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in) == cudaErrorInvalidValue);
+    bad_w = w;
+    bad_w.type = CT_TYPE_Q8_K;
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in) == cudaErrorInvalidValue);
+
+    ct_tensor bad_out = out;
+    bad_out.ne0 = 5;
+    CHECK(ct_cuda_mmv(stream, &bad_out, &w, NULL, &in) == cudaErrorInvalidValue);
+    bad_out = out;
+    bad_out.ne1 = 1;
+    CHECK(ct_cuda_mmv(stream, &bad_out, &w, NULL, &in) == cudaErrorInvalidValue);
+    const ct_tensor short_bias = tensor(din, CT_TYPE_F32, 3, 1, 12, "bias");
+    CHECK(ct_cuda_mmv(stream, &out, &w, &short_bias, &in) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, NULL, NULL, &in) == cudaErrorInvalidValue);
+
+    /* n = 0: nothing to do, nothing written */
+    bad_in = in;
+    bad_in.ne1 = 0;
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaSuccess);
+    CU(cudaStreamSynchronize(stream));
+    uint32_t first;
+    CU(cudaMemcpy(&first, dout, sizeof first, cudaMemcpyDeviceToHost));
+    CHECK(first == 0xFFFFFFFFu);
+
+    CU(cudaFree(dw));
+    CU(cudaFree(din));
+    CU(cudaFree(dout));
+}
+
+int main(void) {
+    int devices = 0;
+    const cudaError_t probe = cudaGetDeviceCount(&devices);
+    if (probe != cudaSuccess || devices == 0) {
+        printf("skipped: no CUDA device (%s)\n", probe != cudaSuccess ? cudaGetErrorString(probe) : "0 devices");
+        return CT_TEST_SKIP_CODE;
+    }
+    for (size_t i = 0; i < N_TYPES; i++)
+        CHECK_MSG(ct_cuda_mmv_type_supported((uint32_t)all_types[i]), "%s not supported",
+                  ct_type_name((uint32_t)all_types[i]));
+    CHECK(!ct_cuda_mmv_type_supported(CT_TYPE_Q8_1));
+    CHECK(!ct_cuda_mmv_type_supported(CT_TYPE_Q8_K));
+    CHECK(!ct_cuda_mmv_type_supported(99));
+
+    cudaStream_t stream;
+    CU(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    test_errors(stream);
+    ct_test_rng rng = {0x9E3779B97F4A7C15ULL};
+    for (size_t i = 0; i < N_TYPES; i++) test_type(stream, &rng, all_types[i]);
+    CU(cudaStreamDestroy(stream));
+    return ct_test_finish("test_cuda_mmv");
+}
+
+#endif
