@@ -10,7 +10,9 @@
  *   reference:       ct_cpu_matmul_rows: each weight row dequantized to f32 and dotted in f32
  *                    (the definition of correctness; no activation rounding).
  * CTORCH_CPU_LEVEL=reference selects the reference path; scalar|avx2|avx512|avx512vnni force
- * a kernel level of the fast path (see ct_qkernels_select). Attention runs its AVX2 version
+ * a kernel level of the fast path (see ct_qkernels_select). Inside begin/end the fast path
+ * runs consecutive matmuls of one input as one job, with a following swiglu/geglu in its
+ * epilogue (matmul_fast.c; CTORCH_CPU_FUSE=0 runs every op on its own, for comparison). Attention runs its AVX2 version
  * (same math, f16 converted 8 at a time) at the avx2 level and above, the reference below.
  *
  * Batch invariance (ct_backend.batch_invariant, the engine's --deterministic): the only
@@ -25,33 +27,21 @@
 #include <string.h>
 #include <strings.h>
 
+#include "backend/cpu/cpu_state.h"
 #include "backend/cpu/kernels/qkernels.h"
 #include "backend/cpu/ops_cpu.h"
 #include "core/alloc.h"
 #include "core/threadpool.h"
 
-/* Below this many tokens the caller quantizes the activations itself (about a microsecond a
- * row): a pool job costs a barrier, and decode issues hundreds of matmuls per token. */
-#define CT_CPU_PARALLEL_QUANTIZE_TOKENS 8
-/* Weight rows per pool grain on the fast path: a multiple of the kernels' 4-row tile. */
-#define CT_CPU_QMATMUL_GRAIN 16
+/* The state, with the deferred matmuls run (matmul_fast.c): every op but matmul and the
+ * gated activations starts with it, as do read_rows, end and anything touching memory. */
+static cpu_state *state_of(ct_backend *be) {
+    cpu_state *s = be->impl;
+    ct_cpu_flush(s);
+    return s;
+}
 
-typedef struct {
-    ct_threadpool *pool;
-    int n_threads;
-    const ct_qkernels *qk; /* NULL: the reference matmul */
-    uint8_t *act;          /* quantized activation rows, 64-byte aligned */
-    size_t act_cap;        /* bytes of act */
-    ct_cpu_attention_head_fn attention_head; /* the reference, or its AVX2 version on the fast path */
-    float **row_scratch;   /* per thread: a tile of dequantized rows (CT_CPU_MATMUL_TILE x max_row) */
-    float **score_scratch; /* per thread: attention scores */
-    int64_t max_row, max_ctx;
-    const ct_forward_batch *batch; /* between begin() and end() */
-} cpu_state;
-
-static cpu_state *state_of(ct_backend *be) { return be->impl; }
-
-static float *row_ptr(const ct_tensor *t, int64_t r) { return (float *)((uint8_t *)t->data + (size_t)r * t->row_bytes); }
+static float *row_ptr(const ct_tensor *t, int64_t r) { return ct_cpu_row_ptr(t, r); }
 
 /* ---- lifetime and memory ---------------------------------------------------------- */
 
@@ -62,7 +52,7 @@ static void free_scratch(float **bufs, int n) {
 }
 
 static void cpu_destroy(ct_backend *be) {
-    cpu_state *s = state_of(be);
+    cpu_state *s = be->impl;
     if (s) {
         ct_threadpool_free(s->pool);
         free_scratch(s->row_scratch, s->n_threads);
@@ -122,24 +112,24 @@ static ct_status cpu_reserve(ct_backend *be, int64_t max_row, int64_t max_ctx) {
 }
 
 static ct_status cpu_alloc(ct_backend *be, size_t bytes, void **out) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     *out = ct_alloc_aligned(bytes ? bytes : 1, "cpu backend buffer");
     return *out ? CT_OK : CT_ERR_OUT_OF_MEMORY;
 }
 
 static void cpu_release(ct_backend *be, void *ptr) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     ct_free_aligned(ptr);
 }
 
 static ct_status cpu_load_weight(ct_backend *be, ct_tensor *w) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     (void)w; /* read in place from the mapping */
     return CT_OK;
 }
 
 static ct_status cpu_read_rows(ct_backend *be, const ct_tensor *src, float *dst) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     for (int64_t r = 0; r < src->ne1; r++) memcpy(dst + r * src->ne0, row_ptr(src, r), (size_t)src->ne0 * sizeof(float));
     return CT_OK;
 }
@@ -189,58 +179,19 @@ static void reference_matmul(cpu_state *s, const ct_tensor *out, const ct_tensor
     ct_threadpool_run(s->pool, w->ne1, out->ne1 > 1 ? CT_CPU_MATMUL_TILE : 4, matmul_task, &j);
 }
 
-/* The fast path over tokens [t0, t0 + n_tokens) of out and in. */
-typedef struct {
-    cpu_state *s;
-    const ct_tensor *out, *w, *bias, *in;
-    size_t act_bytes;
-    int64_t t0, n_tokens;
-    bool invariant; /* the batch asked for batch invariance */
-} qmatmul_job;
-
-static void quantize_task(void *arg, int64_t t0, int64_t t1, int thread) {
-    (void)thread;
-    qmatmul_job *j = arg;
-    for (int64_t t = t0; t < t1; t++)
-        ct_cpu_quantize_activations(j->s->qk, j->w->type, row_ptr(j->in, j->t0 + t), j->w->ne0,
-                                    j->s->act + (size_t)t * j->act_bytes);
-}
-
-static void qmatmul_task(void *arg, int64_t r0, int64_t r1, int thread) {
-    (void)thread;
-    qmatmul_job *j = arg;
-    if (j->invariant)
-        ct_cpu_qmatmul_invariant(j->s->qk, j->w, j->s->act, j->n_tokens, row_ptr(j->out, j->t0),
-                                 j->out->row_bytes / sizeof(float), r0, r1);
-    else
-        ct_cpu_qmatmul(j->s->qk, j->w, j->s->act, j->n_tokens, row_ptr(j->out, j->t0),
-                       j->out->row_bytes / sizeof(float), r0, r1);
-    if (!j->bias) return;
-    const float *b = j->bias->data;
-    for (int64_t t = 0; t < j->n_tokens; t++) {
-        float *y = row_ptr(j->out, j->t0 + t);
-        for (int64_t r = r0; r < r1; r++) y[r] += b[r];
-    }
-}
-
+/* The fast path (matmul_fast.c) may defer the matmul to run with the next ones of the same
+ * input; the reference path runs at once. */
 static void cpu_matmul(ct_backend *be, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
                        const ct_tensor *in) {
-    cpu_state *s = state_of(be);
+    cpu_state *s = be->impl;
     size_t act_bytes = s->qk && ct_cpu_qmatmul_supports(w->type) ? ct_cpu_act_row_bytes(w->type, w->ne0) : 0;
-    int64_t cap = act_bytes ? (int64_t)(s->act_cap / act_bytes) : 0;
-    if (cap < 1) {
+    if (!act_bytes || s->act_cap < act_bytes) {
+        ct_cpu_flush(s);
         reference_matmul(s, out, w, bias, in);
         return;
     }
-    /* a batch longer than begin() provided for (an op called outside begin/end) runs in
-     * chunks of tokens, each reading the weights once */
-    for (int64_t t0 = 0; t0 < out->ne1; t0 += cap) {
-        qmatmul_job j = {s, out, w, bias, in, act_bytes, t0, out->ne1 - t0 < cap ? out->ne1 - t0 : cap,
-                         be->batch_invariant};
-        if (j.n_tokens < CT_CPU_PARALLEL_QUANTIZE_TOKENS) quantize_task(&j, 0, j.n_tokens, 0);
-        else ct_threadpool_run(s->pool, j.n_tokens, 1, quantize_task, &j);
-        ct_threadpool_run(s->pool, w->ne1, CT_CPU_QMATMUL_GRAIN, qmatmul_task, &j);
-    }
+    s->batch_invariant = be->batch_invariant;
+    ct_cpu_fast_matmul(s, out, w, bias, in);
 }
 
 /* Row-wise ops over a prompt's rows go to the pool (a few percent of a prefill on one
@@ -272,7 +223,7 @@ static void cpu_rmsnorm(ct_backend *be, const ct_tensor *out, const ct_tensor *i
 
 static void cpu_layernorm(ct_backend *be, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
                           const ct_tensor *bias, float eps) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     const float *w = weight ? weight->data : NULL, *b = bias ? bias->data : NULL;
     for (int64_t r = 0; r < out->ne1; r++) ct_cpu_layernorm(row_ptr(out, r), row_ptr(in, r), w, b, in->ne0, eps);
 }
@@ -323,7 +274,7 @@ static void cpu_attention(ct_backend *be, const ct_tensor *out, const ct_tensor 
 }
 
 static void cpu_add(ct_backend *be, const ct_tensor *out, const ct_tensor *a, const ct_tensor *b) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     for (int64_t r = 0; r < out->ne1; r++) {
         float *y = row_ptr(out, r);
         const float *x0 = row_ptr(a, r), *x1 = row_ptr(b, r);
@@ -332,7 +283,7 @@ static void cpu_add(ct_backend *be, const ct_tensor *out, const ct_tensor *a, co
 }
 
 static void cpu_scale(ct_backend *be, const ct_tensor *x, float s) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     for (int64_t r = 0; r < x->ne1; r++) {
         float *y = row_ptr(x, r);
         for (int64_t i = 0; i < x->ne0; i++) y[i] *= s;
@@ -340,7 +291,7 @@ static void cpu_scale(ct_backend *be, const ct_tensor *x, float s) {
 }
 
 static void cpu_gelu(ct_backend *be, const ct_tensor *x) {
-    (void)be;
+    ct_cpu_flush(be->impl); /* run the deferred matmuls first */
     for (int64_t r = 0; r < x->ne1; r++) {
         float *y = row_ptr(x, r);
         for (int64_t i = 0; i < x->ne0; i++) y[i] = ct_cpu_gelu_tanh(y[i]);
@@ -350,14 +301,12 @@ static void cpu_gelu(ct_backend *be, const ct_tensor *x) {
 static void swiglu_task(void *arg, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     rows_job *j = arg;
-    for (int64_t r = r0; r < r1; r++) {
-        float *y = row_ptr(j->out, r);
-        const float *g = row_ptr(j->a, r), *u = row_ptr(j->b, r);
-        for (int64_t i = 0; i < j->out->ne0; i++) y[i] = ct_cpu_silu(g[i]) * u[i];
-    }
+    ct_cpu_glu_rows(CT_CPU_GLU_SILU, j->out, j->a, j->b, r0, r1, 0, j->out->ne0);
 }
 
+/* in the epilogue of the gate and up matmuls when they are waiting (matmul_fast.c) */
 static void cpu_swiglu(ct_backend *be, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up) {
+    if (ct_cpu_fuse_glu(be->impl, CT_CPU_GLU_SILU, out, gate, up)) return;
     rows_job j = {out, gate, up, NULL, 0};
     run_rows(state_of(be), out->ne1, swiglu_task, &j);
 }
@@ -365,14 +314,11 @@ static void cpu_swiglu(ct_backend *be, const ct_tensor *out, const ct_tensor *ga
 static void geglu_task(void *arg, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     rows_job *j = arg;
-    for (int64_t r = r0; r < r1; r++) {
-        float *y = row_ptr(j->out, r);
-        const float *g = row_ptr(j->a, r), *u = row_ptr(j->b, r);
-        for (int64_t i = 0; i < j->out->ne0; i++) y[i] = ct_cpu_gelu_tanh(g[i]) * u[i];
-    }
+    ct_cpu_glu_rows(CT_CPU_GLU_GELU, j->out, j->a, j->b, r0, r1, 0, j->out->ne0);
 }
 
 static void cpu_geglu(ct_backend *be, const ct_tensor *out, const ct_tensor *gate, const ct_tensor *up) {
+    if (ct_cpu_fuse_glu(be->impl, CT_CPU_GLU_GELU, out, gate, up)) return;
     rows_job j = {out, gate, up, NULL, 0};
     run_rows(state_of(be), out->ne1, geglu_task, &j);
 }
@@ -389,6 +335,10 @@ const char *ct_backend_cpu_matmul_path(const ct_backend *be) {
     if (!s->qk) return "reference";
     const ct_cpu_level level = ct_qkernels_level(s->qk);
     return ct_qkernels_precision(s->qk) == CT_CPU_ACT_Q8 ? q8_names[level] : ct_cpu_level_name(level);
+}
+
+void ct_backend_cpu_get_stats(const ct_backend *be, ct_backend_cpu_stats *out) {
+    *out = ((const cpu_state *)be->impl)->stats;
 }
 
 ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
@@ -437,6 +387,8 @@ ct_status ct_backend_cpu_create(int n_threads, ct_backend **out) {
                      "environment variable CTORCH_CPU_LEVEL: unknown value '%s' (expected reference, scalar, avx2, "
                      "avx512 or avx512vnni)", level);
     if (st == CT_OK && !reference) st = ct_qkernels_select(&s->qk);
+    const char *fuse = getenv("CTORCH_CPU_FUSE");
+    s->fuse = !(fuse && !strcmp(fuse, "0"));
     s->attention_head = s->qk && ct_qkernels_level(s->qk) >= CT_CPU_AVX2 ? ct_cpu_attention_head_avx2
                                                                           : ct_cpu_attention_head;
     if (st == CT_OK) st = ct_threadpool_create(s->n_threads, &s->pool);

@@ -338,6 +338,7 @@ QK_INLINE void matmul32(const int type, const int P, const uint8_t *w, size_t wb
 typedef struct {
     __m512i q[4];
     __m512i sc[4];
+    __m512i sc256[4]; /* P = 2 (not Q6_K): sc * 256, for the qs half */
     __m256i mc;
     float d, dm;
 } e256;
@@ -404,7 +405,17 @@ QK_INLINE __m512i dup256(const uint8_t *p) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
 }
 
-QK_INLINE void expand256(const int type, const uint8_t *p, e256 *e) {
+QK_INLINE void expand256_scales(const int type, const uint8_t *p, e256 *e);
+
+/* P = 2 also fills sc256 (the products with the qs half are scaled by 256 through it) */
+QK_INLINE void expand256p(const int type, const int P, const uint8_t *p, e256 *e) {
+    expand256_scales(type, p, e);
+    if (P == 2 && type != CT_TYPE_Q6_K)
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) e->sc256[c] = _mm512_slli_epi16(e->sc[c], 8);
+}
+
+QK_INLINE void expand256_scales(const int type, const uint8_t *p, e256 *e) {
     switch (type) {
     case CT_TYPE_Q2_K: {
         const block_q2_K *b = (const block_q2_K *)p;
@@ -487,9 +498,37 @@ QK_INLINE __m512i isum256(const e256 *e, const int8_t *aq) {
     return _mm512_add_epi32(isum0, isum1);
 }
 
+/* 256 sum(sc * q * qs) + sum(sc * q * ql) per int32 lane, the qs products scaled through
+ * sc256: in the same two chains, no combining step. |lane| <= 4 * 2 * 2 * 31 * 127 * 63 * 257
+ * ~ 1.0e9 < 2^31 for Q5_K (the largest levels and scales but Q6_K's) */
+QK_INLINE __m512i isum256_q16(const e256 *e, const int8_t *aq, const int8_t *al) {
+    __m512i isum0 = _mm512_setzero_si512(), isum1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c += 2) {
+        isum0 = dot_i16(isum0, _mm512_maddubs_epi16(e->q[c], _mm512_loadu_si512((const void *)(aq + 64 * c))), e->sc256[c]);
+        isum1 = dot_i16(isum1, _mm512_maddubs_epi16(e->q[c + 1], _mm512_loadu_si512((const void *)(aq + 64 * c + 64))),
+                        e->sc256[c + 1]);
+        isum0 = dot_i16(isum0, _mm512_maddubs_epi16(e->q[c], _mm512_loadu_si512((const void *)(al + 64 * c))), e->sc[c]);
+        isum1 = dot_i16(isum1, _mm512_maddubs_epi16(e->q[c + 1], _mm512_loadu_si512((const void *)(al + 64 * c + 64))),
+                        e->sc[c + 1]);
+    }
+    return _mm512_add_epi32(isum0, isum1);
+}
+
 /* acc += the dot of expanded super-block e with super-block b of the activations */
 QK_INLINE __m512 compute256(const int type, const int P, const e256 *e, const ct_act_view *a, int64_t b, __m512 acc) {
     const float da = a->d[b];
+    if (P == 2 && type != CT_TYPE_Q6_K) {
+        const __m512i isum = isum256_q16(e, a->qs + 256 * b, a->ql + 256 * b);
+        const __m256i mhi = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums + 16 * b)));
+        const __m256i mlo = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums_lo + 16 * b)));
+        const __m256i msum = _mm256_add_epi32(_mm256_slli_epi32(mhi, 8), mlo);
+        if (type_offset256(type))
+            return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum))),
+                                   _mm512_set1_ps(e->d * da), acc);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(-(e->dm * da)), acc);
+    }
     __m512i isum = isum256(e, a->qs + 256 * b);
     __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums + 16 * b)));
     if (P == 2) {
@@ -525,7 +564,7 @@ QK_INLINE void gemv256(const int type, const int P, const int R, const uint8_t *
         for (int r = 0; r < R; r++) {
             e256 e;
             prefetch_span(w + (size_t)r * wb + (size_t)b * bs + ahead, bs);
-            expand256(type, w + (size_t)r * wb + (size_t)b * bs, &e);
+            expand256p(type, P, w + (size_t)r * wb + (size_t)b * bs, &e);
             acc[r] = compute256(type, P, &e, &a, b, acc[r]);
         }
     }
@@ -572,7 +611,7 @@ QK_INLINE void gemm256_rows(const int type, const int P, const int R, const uint
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             for (int64_t k = 0; k < nblk; k++)
-                expand256(type, w + (size_t)r * wb + (size_t)(b0 + k) * bs, &buf[r * QK_KC256 + k]);
+                expand256p(type, P, w + (size_t)r * wb + (size_t)(b0 + k) * bs, &buf[r * QK_KC256 + k]);
         int64_t t = 0;
         for (; t + QK_T <= nt; t += QK_T)
             tile256(type, P, R, QK_T, buf, b0, nblk, act + (size_t)t * ab, ab, n, out + (size_t)t * os, os, b0 == 0);

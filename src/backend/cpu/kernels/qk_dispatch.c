@@ -159,6 +159,11 @@ ct_act_kind ct_qk_act_kind(uint32_t weight_type, ct_cpu_act_precision precision)
     }
 }
 
+bool ct_cpu_act_shared(const ct_qkernels *k, uint32_t type_a, uint32_t type_b) {
+    const ct_act_kind a = ct_qk_act_kind(type_a, k->precision);
+    return a != CT_ACT_NONE && a == ct_qk_act_kind(type_b, k->precision);
+}
+
 bool ct_cpu_qmatmul_supports(uint32_t weight_type) { return ct_qk_act_kind(weight_type, CT_CPU_ACT_Q8) != CT_ACT_NONE; }
 
 static size_t round_up_64(size_t v) { return (v + 63) & ~(size_t)63; }

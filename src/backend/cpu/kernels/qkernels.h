@@ -79,6 +79,10 @@ ct_cpu_level ct_qkernels_type_level(const ct_qkernels *k, uint32_t weight_type);
  * dequantize-row path): F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K. */
 bool ct_cpu_qmatmul_supports(uint32_t weight_type);
 
+/* Whether activations quantized for weights of type a (by table k) serve weights of type b:
+ * the same format at k's precision (e.g. Q4_K and Q6_K; Q4_0 and Q8_0). */
+bool ct_cpu_act_shared(const ct_qkernels *k, uint32_t type_a, uint32_t type_b);
+
 /* Bytes of one quantized activation row of n elements for weights of this type, the same at
  * both precisions (a multiple of 64, so consecutive rows stay 64-byte aligned); 0 if the
  * type is not supported or n is not a multiple of its block size. */
