@@ -199,7 +199,7 @@ static void check_scalar_quantizer_definition(ct_test_rng *rng, ct_cpu_act_preci
             for (int64_t g = 0; g < n / 16; g++) {
                 int sum = 0, sum_lo = 0;
                 for (int j = 0; j < 16; j++) sum += v.qs[16 * g + j], sum_lo += v.ql[16 * g + j];
-                if (v.bsums[g] != sum || v.bsums_lo[g] != sum_lo) bad++;
+                if (v.bsums[2 * g] != sum || v.bsums[2 * g + 1] != sum_lo) bad++;
             }
         CHECK_MSG(bad == 0, "scalar %s activation quantizer (%s): %d violations of its definition",
                   k == 0 ? "32-block" : "256-block", ct_cpu_act_precision_name(p), bad);

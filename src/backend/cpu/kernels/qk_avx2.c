@@ -340,6 +340,18 @@ Y_INLINE __m256 y_finish256_p(const int type, const int P, __m256i ihi, __m256i 
                        d, dm, da, acc);
 }
 
+/* sum(mc * bsum) over a super-block's 16 (qs, ql) sum pairs: of the qs sums into *hi, of the
+ * ql sums into *lo (P = 2), each as 8 int32 lanes */
+Y_INLINE void y_msums(const int P, __m256i mc, const int16_t *pairs, __m256i *hi, __m256i *lo) {
+    const __m256i p0 = _mm256_loadu_si256((const __m256i *)pairs), p1 = _mm256_loadu_si256((const __m256i *)(pairs + 16));
+    const __m256i m0 = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(mc)); /* (mc, 0) pairs, sub-blocks 0-7 */
+    const __m256i m1 = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(mc, 1)); /* 8-15 */
+    *hi = _mm256_add_epi32(_mm256_madd_epi16(m0, p0), _mm256_madd_epi16(m1, p1));
+    *lo = _mm256_setzero_si256();
+    if (P == 2)
+        *lo = _mm256_add_epi32(_mm256_madd_epi16(_mm256_slli_epi32(m0, 16), p0), _mm256_madd_epi16(_mm256_slli_epi32(m1, 16), p1));
+}
+
 Y_INLINE __m256i y_kdot(__m256i acc, __m256i q, const int8_t *a, __m256i sc) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)a)), sc));
 }
@@ -353,8 +365,6 @@ Y_INLINE void y_gemv256(const int type, const int P, const int R, const uint8_t 
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 256; b++) {
         const int8_t *aq = a.qs + 256 * b, *al = a.ql + 256 * b;
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)(a.bsums + 16 * b));
-        const __m256i bsums_lo = P == 2 ? _mm256_loadu_si256((const __m256i *)(a.bsums_lo + 16 * b)) : _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * wb + (size_t)b * bs;
@@ -374,9 +384,10 @@ Y_INLINE void y_gemv256(const int type, const int P, const int R, const uint8_t 
                     j1 = y_kdot(j1, q1, al + 32 * c + 32, s1);
                 }
             }
-            acc[r] = y_finish256_p(type, P, _mm256_add_epi32(i0, i1), _mm256_add_epi32(j0, j1),
-                                   _mm256_madd_epi16(s.mc, bsums), _mm256_madd_epi16(s.mc, bsums_lo), s.d, s.dm, a.d[b],
-                                   acc[r]);
+            __m256i mhi, mlo;
+            y_msums(P, s.mc, a.bsums + 32 * b, &mhi, &mlo);
+            acc[r] = y_finish256_p(type, P, _mm256_add_epi32(i0, i1), _mm256_add_epi32(j0, j1), mhi, mlo, s.d, s.dm,
+                                   a.d[b], acc[r]);
         }
     }
 #pragma GCC unroll 4
@@ -431,9 +442,8 @@ Y_INLINE void y_tile256(const int type, const int P, const int R, const int T, c
                         j1 = y_kdot(j1, e->q[c + 1], al + 32 * c + 32, e->sc[c + 1]);
                     }
                 }
-                const __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(av[t].bsums + 16 * b)));
-                const __m256i msum_lo = P == 2 ? _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(av[t].bsums_lo + 16 * b)))
-                                               : _mm256_setzero_si256();
+                __m256i msum, msum_lo;
+                y_msums(P, e->mc, av[t].bsums + 32 * b, &msum, &msum_lo);
                 acc[r][t] = y_finish256_p(type, P, _mm256_add_epi32(i0, i1), _mm256_add_epi32(j0, j1), msum, msum_lo, e->d,
                                           e->dm, av[t].d[b], acc[r][t]);
             }
@@ -647,7 +657,7 @@ Y_INLINE void y_quantize_32(const int P, const float *x, int64_t n, uint8_t *dst
 Y_INLINE void y_quantize_256(const int P, const float *x, int64_t n, uint8_t *dst) {
     int8_t *qs = (int8_t *)dst, *ql = qs + n;
     float *d = (float *)(dst + 2 * n);
-    int16_t *bsums = (int16_t *)(d + n / 256), *bsums_lo = bsums + n / 16;
+    int16_t *bsums = (int16_t *)(d + n / 256);
     const float lim = P == 2 ? (float)CT_QK_Q16_MAX : 127.0f;
     for (int64_t b = 0; b < n / 256; b++) {
         const float *xb = x + 256 * b;
@@ -659,8 +669,8 @@ Y_INLINE void y_quantize_256(const int P, const float *x, int64_t n, uint8_t *ds
     for (int64_t g = 0; g < n / 16; g++) {
         int sum = 0, sum_lo = 0;
         for (int i = 0; i < 16; i++) sum += qs[16 * g + i], sum_lo += ql[16 * g + i];
-        bsums[g] = (int16_t)sum;
-        bsums_lo[g] = (int16_t)sum_lo;
+        bsums[2 * g] = (int16_t)sum;
+        bsums[2 * g + 1] = (int16_t)sum_lo;
     }
 }
 

@@ -340,6 +340,9 @@ typedef struct {
     __m512i sc[4];
     __m512i sc256[4]; /* P = 2 (not Q6_K): sc * 256, for the qs half */
     __m256i mc;
+    __m512i mcp;      /* mc as int16 pairs against the (qs, ql) sum pairs: (mc, 0) at P = 1 and
+                         for Q6_K, (256 mc, mc) at P = 2 */
+    __m512i mcp_lo;   /* Q6_K at P = 2: (0, mc) */
     float d, dm;
 } e256;
 
@@ -410,9 +413,14 @@ QK_INLINE void expand256_scales(const int type, const uint8_t *p, e256 *e);
 /* P = 2 also fills sc256 (the products with the qs half are scaled by 256 through it) */
 QK_INLINE void expand256p(const int type, const int P, const uint8_t *p, e256 *e) {
     expand256_scales(type, p, e);
-    if (P == 2 && type != CT_TYPE_Q6_K)
+    const __m512i mc32 = _mm512_cvtepu16_epi32(e->mc); /* (mc, 0) pairs */
+    e->mcp = mc32;
+    if (P == 2 && type == CT_TYPE_Q6_K) e->mcp_lo = _mm512_slli_epi32(mc32, 16);
+    if (P == 2 && type != CT_TYPE_Q6_K) {
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) e->sc256[c] = _mm512_slli_epi16(e->sc[c], 8);
+        e->mcp = _mm512_or_si512(_mm512_cvtepu16_epi32(_mm256_slli_epi16(e->mc, 8)), _mm512_slli_epi32(mc32, 16));
+    }
 }
 
 QK_INLINE void expand256_scales(const int type, const uint8_t *p, e256 *e) {
@@ -520,35 +528,25 @@ QK_INLINE __m512 compute256(const int type, const int P, const e256 *e, const ct
     const float da = a->d[b];
     if (P == 2 && type != CT_TYPE_Q6_K) {
         const __m512i isum = isum256_q16(e, a->qs + 256 * b, a->ql + 256 * b);
-        const __m256i mhi = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums + 16 * b)));
-        const __m256i mlo = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums_lo + 16 * b)));
-        const __m256i msum = _mm256_add_epi32(_mm256_slli_epi32(mhi, 8), mlo);
+        const __m512i msum = _mm512_madd_epi16(e->mcp, _mm512_loadu_si512((const void *)(a->bsums + 32 * b)));
         if (type_offset256(type))
-            return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum))),
-                                   _mm512_set1_ps(e->d * da), acc);
+            return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum, msum)), _mm512_set1_ps(e->d * da), acc);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
-        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(-(e->dm * da)), acc);
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_set1_ps(-(e->dm * da)), acc);
     }
-    __m512i isum = isum256(e, a->qs + 256 * b);
-    __m256i msum = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums + 16 * b)));
-    if (P == 2) {
-        const __m512i isum_lo = isum256(e, a->ql + 256 * b);
-        const __m256i msum_lo = _mm256_madd_epi16(e->mc, _mm256_loadu_si256((const __m256i *)(a->bsums_lo + 16 * b)));
-        if (type == CT_TYPE_Q6_K) { /* offset type: hi and lo each exact, combined in float */
-            const __m512i hi = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum));
-            const __m512i lo = _mm512_sub_epi32(isum_lo, _mm512_zextsi256_si512(msum_lo));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_set1_ps(e->d * da * 256.0f), acc);
-            return _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_set1_ps(e->d * da), acc);
-        }
-        isum = _mm512_add_epi32(_mm512_slli_epi32(isum, 8), isum_lo);
-        msum = _mm256_add_epi32(_mm256_slli_epi32(msum, 8), msum_lo);
+    const __m512i isum = isum256(e, a->qs + 256 * b);
+    const __m512i pairs = _mm512_loadu_si512((const void *)(a->bsums + 32 * b));
+    const __m512i msum = _mm512_madd_epi16(e->mcp, pairs); /* one lane per sub-block */
+    if (P == 2) { /* Q6_K: hi and lo each exact, combined in float (its scales could overflow int32) */
+        const __m512i hi = _mm512_sub_epi32(isum, msum);
+        const __m512i lo = _mm512_sub_epi32(isum256(e, a->ql + 256 * b), _mm512_madd_epi16(e->mcp_lo, pairs));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), _mm512_set1_ps(e->d * da * 256.0f), acc);
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), _mm512_set1_ps(e->d * da), acc);
     }
-    if (type_offset256(type)) {
-        isum = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(msum));
-        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
-    }
+    if (type_offset256(type))
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum, msum)), _mm512_set1_ps(e->d * da), acc);
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(e->d * da), acc);
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(msum)), _mm512_set1_ps(-(e->dm * da)), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_set1_ps(-(e->dm * da)), acc);
 }
 
 QK_INLINE void gemv256(const int type, const int P, const int R, const uint8_t *w, size_t wb, int64_t n,
@@ -777,13 +775,13 @@ QK_INLINE void quantize_32(const int P, const float *x, int64_t n, uint8_t *dst)
 QK_INLINE void quantize_256(const int P, const float *x, int64_t n, uint8_t *dst) {
     int8_t *qs = (int8_t *)dst, *ql = qs + n;
     float *d = (float *)(dst + 2 * n);
-    int16_t *bsums = (int16_t *)(d + n / 256), *bsums_lo = bsums + n / 16;
+    int16_t *bsums = (int16_t *)(d + n / 256);
     for (int64_t b = 0; b < n / 256; b++) {
         int sums[16], hs[16], ls[16];
         d[b] = quantize_block(P, 16, x + 256 * b, qs + 256 * b, ql + 256 * b, sums, hs, ls);
         for (int j = 0; j < 16; j++) {
-            bsums[16 * b + j] = (int16_t)hs[j];
-            bsums_lo[16 * b + j] = (int16_t)ls[j];
+            bsums[32 * b + 2 * j] = (int16_t)hs[j];
+            bsums[32 * b + 2 * j + 1] = (int16_t)ls[j];
         }
     }
 }

@@ -16,17 +16,18 @@
  * A row of n elements, 64-byte aligned, each array starting where the previous ends. The
  * 8-bit blocks come in two precisions with one layout (so one row stride serves both):
  *   Q8_32 / Q16_32:    int8 qs[n] | int8 ql[n] | float d[n/32] | float s[n/32]
- *   Q8_256 / Q16_256:  int8 qs[n] | int8 ql[n] | float d[n/256] | int16 bsums[n/16] | int16 bsums_lo[n/16]
+ *   Q8_256 / Q16_256:  int8 qs[n] | int8 ql[n] | float d[n/256] | int16 bsums[2 * n/16]
  *   F32:               float x[n]
  *   BF16:              uint16 x[n]
  * Q8 (8-bit):  x ~= d * qs,  qs = round-to-nearest-even(x * 127/absmax) in [-127, 127],
- *              d = absmax/127; ql and bsums_lo are zero.
+ *              d = absmax/127; ql is zero.
  * Q16 (~15-bit, two int8 halves):  x ~= d * (256 qs + ql),  d = absmax/32512, with
  *              V = round-to-nearest-even(x * 32512/absmax) in [-32512, 32512],
  *              qs = floor((V + 128) / 256) in [-127, 127], ql = max(V - 256 qs, -127);
  *              |x - d (256 qs + ql)| <= 1.5 d (ql = -128 is moved to -127: one unit).
- * s = d * (sum of the block's values: qs for Q8, 256 qs + ql for Q16); bsums / bsums_lo:
- * sums of each 16 qs / ql. No quant is ever -128, so a product with any int8 or uint8
+ * s = d * (sum of the block's values: qs for Q8, 256 qs + ql for Q16); bsums: for each 16
+ * elements the pair (sum of their qs, sum of their ql), so that one vpmaddwd with the pairs
+ * (m, 0) or (256 m, m) gives m * sum(qs) or m * sum(256 qs + ql). No quant is ever -128, so a product with any int8 or uint8
  * weight fits the 16-bit pair sums of vpmaddubsw. The kernels dot each weight block with qs
  * (and ql) exactly in integers: the Q16 halves are combined as 256 * dot(w, qs) + dot(w, ql). */
 typedef enum ct_act_kind {
@@ -50,7 +51,7 @@ typedef struct {
     const int8_t *ql; /* Q16 low halves */
     const float *d;
     const float *s;   /* 32-blocks */
-    const int16_t *bsums, *bsums_lo; /* 256-blocks */
+    const int16_t *bsums; /* 256-blocks: (qs, ql) sum pairs */
 } ct_act_view;
 
 static inline ct_act_view ct_act_view_q8_32(const void *row, int64_t n) {
@@ -68,7 +69,6 @@ static inline ct_act_view ct_act_view_q8_256(const void *row, int64_t n) {
     v.ql = v.qs + n;
     v.d = (const float *)((const uint8_t *)row + 2 * n);
     v.bsums = (const int16_t *)(v.d + n / 256);
-    v.bsums_lo = v.bsums + n / 16;
     return v;
 }
 

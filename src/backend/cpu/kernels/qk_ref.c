@@ -52,13 +52,13 @@ static void quantize_32(const float *x, int64_t n, uint8_t *dst, bool q16) {
 static void quantize_256(const float *x, int64_t n, uint8_t *dst, bool q16) {
     int8_t *qs = (int8_t *)dst, *ql = qs + n;
     float *d = (float *)(dst + 2 * n);
-    int16_t *bsums = (int16_t *)(d + n / 256), *bsums_lo = bsums + n / 16;
+    int16_t *bsums = (int16_t *)(d + n / 256);
     for (int64_t b = 0; b < n / 256; b++) d[b] = quantize_block(x + 256 * b, 256, q16, qs + 256 * b, ql + 256 * b);
     for (int64_t g = 0; g < n / 16; g++) {
         int sum = 0, sum_lo = 0;
         for (int j = 0; j < 16; j++) sum += qs[16 * g + j], sum_lo += ql[16 * g + j];
-        bsums[g] = (int16_t)sum;
-        bsums_lo[g] = (int16_t)sum_lo;
+        bsums[2 * g] = (int16_t)sum;
+        bsums[2 * g + 1] = (int16_t)sum_lo;
     }
 }
 
@@ -259,7 +259,7 @@ static float dot_256(decode256_fn decode, size_t block_bytes, const uint8_t *w, 
             }
             const int64_t g = 16 * b + s;
             isum += blk.sc[s] * sub;
-            msum += blk.m[s] * (int64_t)(q16 ? 256 * a.bsums[g] + a.bsums_lo[g] : a.bsums[g]);
+            msum += blk.m[s] * (int64_t)(q16 ? 256 * a.bsums[2 * g] + a.bsums[2 * g + 1] : a.bsums[2 * g]);
         }
         acc += (blk.d * a.d[b]) * (float)isum - (blk.dmin * a.d[b]) * (float)msum;
     }
