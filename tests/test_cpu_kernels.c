@@ -10,7 +10,9 @@
  *      (block tails, K chunks), and row sub-ranges; plus extreme operands (every activation
  *      at its largest value, weights at their largest levels and scales), where the Q16
  *      integer sums come closest to overflowing int32;
- *   4. level and precision names, CTORCH_CPU_LEVEL, CTORCH_CPU_ACTIVATIONS, row sizes.
+ *   4. level and precision names, CTORCH_CPU_LEVEL, CTORCH_CPU_ACTIVATIONS, row sizes;
+ *   5. calls whose activation rows exceed the token-block budget (run in blocks of tokens)
+ *      give bit-identical results to one kernel call over all tokens.
  * With --bench (never under ctest) it measures instead: memory read bandwidth, int8 VNNI
  * peak, GEMV GB/s and GEMM GFLOP/s per type, level and thread count; see docs/perf.md. */
 #define _POSIX_C_SOURCE 200809L
@@ -509,6 +511,34 @@ static void check_extremes(ct_cpu_act_precision p) {
     }
 }
 
+/* ---- 5. token blocks --------------------------------------------------------------------------- */
+
+static void check_token_blocks(ct_test_rng *rng) {
+    const ct_type types[] = {CT_TYPE_Q4_K, CT_TYPE_Q6_K, CT_TYPE_Q8_0, CT_TYPE_Q4_1, CT_TYPE_F16};
+    const int64_t n = 2816, rows = 6, nt = 211; /* Q16 rows of 2816 values: ~6.4 KB, 211 of them > 1 MiB */
+    for (size_t pi = 0; pi < sizeof precisions / sizeof precisions[0]; pi++) {
+        const ct_qkernels *k = table(ct_cpu_level_best(), precisions[pi]);
+        if (!k) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const ct_type type = types[ti];
+            const size_t rb = row_bytes_of(type, n), ab = ct_cpu_act_row_bytes(type, n);
+            uint8_t *w = alloc64(rb * rows), *a = alloc64(ab * nt);
+            float *x = malloc(sizeof(float) * n), *one = malloc(sizeof(float) * rows * nt), *blocked = malloc(sizeof(float) * rows * nt);
+            random_weights(rng, type, rows, n, w);
+            for (int64_t t = 0; t < nt; t++) {
+                random_floats(rng, x, n);
+                ct_cpu_quantize_activations(k, type, x, n, a + (size_t)t * ab);
+            }
+            const ct_tensor wt = {.data = w, .type = type, .ne0 = n, .ne1 = rows, .row_bytes = rb, .name = "w"};
+            k->matmul[type](w, rb, n, a, ab, nt, one, (size_t)rows, 0, rows, false); /* one call, all tokens */
+            ct_cpu_qmatmul(k, &wt, a, nt, blocked, (size_t)rows, 0, rows);
+            CHECK_MSG(!memcmp(one, blocked, sizeof(float) * rows * nt), "%s %s: %lld tokens in blocks differ from one call",
+                      ct_type_name(type), ct_cpu_act_precision_name(precisions[pi]), (long long)nt);
+            free(w), free(a), free(x), free(one), free(blocked);
+        }
+    }
+}
+
 /* ---- 4. dispatch -------------------------------------------------------------------------------- */
 
 static void check_dispatch(void) {
@@ -829,5 +859,6 @@ int main(int argc, char **argv) {
         check_levels(&rng, p);
         check_extremes(p);
     }
+    check_token_blocks(&rng);
     return ct_test_finish("test_cpu_kernels");
 }

@@ -199,11 +199,37 @@ void ct_cpu_quantize_activations(const ct_qkernels *k, uint32_t weight_type, con
     memset((uint8_t *)dst + used, 0, bytes - used);
 }
 
+/* Matrix-matrix kernels take every token over each tile of weight rows, so a call's
+ * activation rows are read once per tile of rows: they must stay in the core's L2 (1 MiB on
+ * the development VM), or every tile re-reads them from L3 (Q16 rows of ffn_down, 5632
+ * values, are ~12.8 KB: 128 tokens were 1.6 MB and ran at half speed). Longer calls go in
+ * blocks of tokens of at most this many activation bytes, each block re-reading the
+ * weights (from cache or memory: ~1 byte per 2 x 128 multiply-adds). */
+#define CT_QK_TOKEN_BLOCK_BYTES ((size_t)1 << 20)
+
 static void qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
                     size_t out_stride, int64_t r0, int64_t r1, bool invariant) {
     if (r0 >= r1 || n_tokens <= 0) return;
     const size_t act_bytes = ct_cpu_act_row_bytes(w->type, w->ne0);
-    k->matmul[w->type](w->data, w->row_bytes, w->ne0, act, act_bytes, n_tokens, out, out_stride, r0, r1, invariant);
+    /* bytes a kernel reads of each row: the Q8 formats leave the ql half of the stride unread */
+    const ct_act_kind kind = ct_qk_act_kind(w->type, k->precision);
+    const size_t touched = kind == CT_ACT_Q8_32 || kind == CT_ACT_Q8_256 ? act_bytes / 2 : act_bytes;
+    int64_t block = (int64_t)(CT_QK_TOKEN_BLOCK_BYTES / touched);
+    if (block < 4) block = 4;
+    if (n_tokens > block) { /* balanced blocks, multiples of the 4-token tile */
+        const int64_t n_blocks = (n_tokens + block - 1) / block;
+        block = ((n_tokens + n_blocks - 1) / n_blocks + 3) & ~(int64_t)3;
+    }
+    if (n_tokens <= block) {
+        k->matmul[w->type](w->data, w->row_bytes, w->ne0, act, act_bytes, n_tokens, out, out_stride, r0, r1, invariant);
+        return;
+    }
+    /* more than 4 tokens: the whole call would take the matrix-matrix tiles, so each block
+     * must too (invariant), whatever its size: the same per-token arithmetic */
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += block)
+        k->matmul[w->type](w->data, w->row_bytes, w->ne0, (const uint8_t *)act + (size_t)t0 * act_bytes, act_bytes,
+                           n_tokens - t0 < block ? n_tokens - t0 : block, out + (size_t)t0 * out_stride, out_stride,
+                           r0, r1, true);
 }
 
 void ct_cpu_qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
