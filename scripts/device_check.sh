@@ -51,7 +51,7 @@ note "build: $(( $(date +%s) - t0 )) s"
 if [ "$mode" = test ] || [ "$mode" = all ]; then
     models=$(ls "$root"/.devdeps/*.gguf 2>/dev/null | tr '\n' ':')
     export CTORCH_CUDA_TEST_MODELS="${models%:}"
-    regex="cuda${extra:+|$extra}"
+    regex="cuda|cli_bench${extra:+|$extra}"
     (cd "$build" && timeout 400 ctest -R "$regex" --output-on-failure --timeout 240) >"$OUT/ctest.log" 2>&1
     grep -E "tests passed|Passed|Failed|Skipped|\*\*\*" "$OUT/ctest.log" | tee -a "$summary"
     grep -E "relative error|worst|FAIL|CHECK" "$OUT/ctest.log" | head -40
@@ -71,6 +71,10 @@ if [ "$mode" = bench ] || [ "$mode" = all ]; then
     timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -m /tmp/llama2-7b-q4_0.gguf \
         -p 512 -n 128 -r 3 >"$OUT/bench.md" 2>"$OUT/bench.err" || { tail -5 "$OUT/bench.err"; note "bench FAILED"; }
     cat "$OUT/bench.md" | tee -a "$summary"
+    # issue 7: aggregate decode by parallel sequences (llama-batched-bench's shape)
+    timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -b ${CT_BATCHES:-1,8,32,64,128} -p 128 -n 128 \
+        -r 1 >"$OUT/bench-batched.md" 2>"$OUT/bench-batched.err" || { tail -5 "$OUT/bench-batched.err"; note "batched bench FAILED"; }
+    cat "$OUT/bench-batched.md" | tee -a "$summary"
 fi
 echo "=============== summary"
 cat "$summary"

@@ -22,6 +22,7 @@
 #include "synth/synth.h"
 #include "test_util.h"
 
+#ifdef CTORCH_HAVE_CUDA
 #define N_PROMPT 40
 #define N_STEPS 64
 #define REL_TOL 1e-2
@@ -198,6 +199,7 @@ static int run_real(const char *path) {
     ct_free(toks);
     return rc;
 }
+#endif /* CTORCH_HAVE_CUDA */
 
 int main(void) {
 #ifndef CTORCH_HAVE_CUDA
