@@ -64,7 +64,7 @@ if [ "$mode" = bench ] || [ "$mode" = all ]; then
         [ -f /tmp/llama2-7b-$t.gguf ] || "$ct" synth --preset llama2-7b --type $t -o /tmp/llama2-7b-$t.gguf \
             >"$OUT/synth-$t.log" 2>&1 || { tail -3 "$OUT/synth-$t.log"; note "synth $t FAILED"; }
     done
-    for b in "$build"/bench_cuda_*; do
+    for b in $([ "${CT_KERNEL_BENCH:-0}" = 1 ] && echo "$build"/bench_cuda_*); do
         [ -x "$b" ] || continue
         timeout 120 "$b" >"$OUT/$(basename "$b").txt" 2>&1 || note "$(basename "$b") exit $?"
     done

@@ -305,9 +305,6 @@ static ct_status cuda_begin(ct_backend *be, const ct_forward_batch *batch) {
     cuda_backend *cb = (cuda_backend *)be;
     cuda_state *s = &cb->s;
     if (s->in_pass) return ct_fail(CT_ERR_INTERNAL, "CUDA backend: begin() during a pass");
-    if (be->batch_invariant)
-        return ct_fail(CT_ERR_UNSUPPORTED, "CUDA backend: batch-invariant passes (--deterministic) are not supported "
-                                           "on the GPU yet; use --backend cpu for them");
     if (batch->n_tokens < 1) return ct_fail(CT_ERR_INTERNAL, "CUDA backend: a pass of %d tokens", (int)batch->n_tokens);
     /* matmul scratch for this many tokens (growth invalidates graphs that captured the old) */
     if (batch->n_tokens > s->mm_tokens || s->max_row > s->mm_row) {
@@ -318,6 +315,11 @@ static ct_status cuda_begin(ct_backend *be, const ct_forward_batch *batch) {
         s->mm_row = row;
     }
     CT_TRY(build_metadata(cb, batch));
+    /* batch invariance: one matmul kernel for every batch size, and attention's per-(token,
+     * head) kernel (no attention plan: the prefill tiles and decode splits depend on the batch) */
+    s->batch_invariant = be->batch_invariant;
+    ct_cuda_matmul_set_batch_invariant(s->mm, s->batch_invariant);
+    if (s->batch_invariant) s->batch.attn_meta = NULL;
     s->n_ops = 0;
     s->n_reads = 0;
     s->staging_used = 0;

@@ -17,7 +17,7 @@
 
 /* what of the batch, besides the op list, a captured graph depends on */
 typedef struct pass_shape {
-    int32_t n_tokens, n_out, block_size, pad;
+    int32_t n_tokens, n_out, block_size, batch_invariant;
     uint64_t attn_key;
     const void *meta_dev;
 } pass_shape;
@@ -28,6 +28,7 @@ static pass_shape shape_of(const cuda_state *s) {
     p.n_tokens = s->batch.n_tokens;
     p.n_out = s->batch.n_out;
     p.block_size = s->batch.block_size;
+    p.batch_invariant = s->batch_invariant;
     p.attn_key = s->attn_key;
     p.meta_dev = s->meta_dev;
     return p;

@@ -40,6 +40,11 @@ ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_tokens, int64_t
  * the core may capture it in a CUDA graph. */
 bool ct_cuda_matmul_graph_safe(int64_t n_tokens);
 
+/* Batch invariance (ct_backend.batch_invariant): every batch size through the fused
+ * tensor-core kernel, whose arithmetic for one token does not depend on the others (same
+ * k order, per-row activation scaling), instead of choosing GEMV / fused / cuBLAS by size. */
+void ct_cuda_matmul_set_batch_invariant(ct_cuda_matmul *mm, bool on);
+
 /* out[t] = W in[t] (+ bias), as the backend op (all pointers device memory; w as uploaded).
  * Returns the launch error, cudaSuccess when enqueued. */
 cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,

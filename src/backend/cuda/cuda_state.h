@@ -103,6 +103,7 @@ typedef struct cuda_state {
     int32_t seq_cap;
     ct_cuda_batch batch;
     uint64_t attn_key;
+    bool batch_invariant; /* of the pass being recorded */
     bool in_pass;
     ct_status pending; /* first failure while recording, reported by end() */
 

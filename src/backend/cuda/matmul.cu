@@ -53,6 +53,7 @@ typedef enum { CT_MM_PATH_MMV, CT_MM_PATH_FUSED, CT_MM_PATH_CUBLAS } ct_mm_path;
 struct ct_cuda_matmul {
     cudaStream_t stream;
     ct_mm_mode mode;
+    bool invariant; /* ct_cuda_matmul_set_batch_invariant */
     int n_sms; /* the fused kernel's tiling looks at how many blocks fill the GPU */
     cublasHandle_t cublas;
     void *workspace;
@@ -198,6 +199,8 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     *out = mm;
     return CT_OK;
 }
+
+extern "C" void ct_cuda_matmul_set_batch_invariant(ct_cuda_matmul *mm, bool on) { mm->invariant = on; }
 
 extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
     if (!mm) return;
@@ -393,7 +396,7 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     if (n == 0) return cudaSuccess;
     if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
 
-    const ct_mm_path path = choose_path(mm->mode, n, w->type);
+    const ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, n, w->type);
     if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
 
     const int K = (int)w->ne0, M = (int)w->ne1;
