@@ -64,17 +64,25 @@ if [ "$mode" = bench ] || [ "$mode" = all ]; then
         [ -f /tmp/llama2-7b-$t.gguf ] || "$ct" synth --preset llama2-7b --type $t -o /tmp/llama2-7b-$t.gguf \
             >"$OUT/synth-$t.log" 2>&1 || { tail -3 "$OUT/synth-$t.log"; note "synth $t FAILED"; }
     done
-    for b in $([ "${CT_KERNEL_BENCH:-0}" = 1 ] && echo "$build"/bench_cuda_*); do
-        [ -x "$b" ] || continue
-        timeout 120 "$b" >"$OUT/$(basename "$b").txt" 2>&1 || note "$(basename "$b") exit $?"
-    done
     timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -m /tmp/llama2-7b-q4_0.gguf \
         -p 512 -n 128 -r 3 >"$OUT/bench.md" 2>"$OUT/bench.err" || { tail -5 "$OUT/bench.err"; note "bench FAILED"; }
     cat "$OUT/bench.md" | tee -a "$summary"
+    # the same decode op by op: what the graphs save
+    for v in CTORCH_CUDA_GRAPHS CTORCH_CUDA_FUSE; do
+        env $v=0 timeout 120 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -p 0 -n 128 -r 2 \
+            >"$OUT/bench-$v.md" 2>&1 && grep -E "tg128" "$OUT/bench-$v.md" | tail -1 | sed "s/^/$v=0: /" | tee -a "$summary"
+    done
     # issue 7: aggregate decode by parallel sequences (llama-batched-bench's shape)
     timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -b ${CT_BATCHES:-1,8,32,64,128} -p 128 -n 128 \
         -r 1 >"$OUT/bench-batched.md" 2>"$OUT/bench-batched.err" || { tail -5 "$OUT/bench-batched.err"; note "batched bench FAILED"; }
     cat "$OUT/bench-batched.md" | tee -a "$summary"
+    if [ "${CT_KERNEL_BENCH:-1}" = 1 ]; then
+        timeout 90 "$build/bench_cuda_mmv" q4_k q6_k q4_0 >"$OUT/bench_cuda_mmv.txt" 2>&1 || note "bench_cuda_mmv exit $?"
+        timeout 90 "$build/bench_cuda_gemm" --types=q4_k,q6_k,q4_0 --n=16,128,512 >"$OUT/bench_cuda_gemm.txt" 2>&1 ||
+            note "bench_cuda_gemm exit $?"
+        timeout 60 "$build/bench_cuda_attention" --quick >"$OUT/bench_cuda_attention.txt" 2>&1 ||
+            note "bench_cuda_attention exit $?"
+    fi
 fi
 echo "=============== summary"
 cat "$summary"

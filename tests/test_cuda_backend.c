@@ -56,15 +56,20 @@ static void greedy(ct_context *ctx, const ct_token *prompt, int32_t n_vocab, flo
     }
 }
 
+/* Also: the peephole fusion (matmul + residual add in the GEMV epilogue) against unfused ops,
+ * bit-identical. */
 static void test_graphs(void) {
-    ct_model *ma = NULL, *mb = NULL;
-    ct_context *ca = NULL, *cb = NULL;
+    ct_model *ma = NULL, *mb = NULL, *mc = NULL;
+    ct_context *ca = NULL, *cb = NULL, *cc = NULL;
     setenv("CTORCH_CUDA_GRAPHS", "1", 1);
     CHECK_OK(open_ctx("cuda", 1, &ma, &ca));
     setenv("CTORCH_CUDA_GRAPHS", "0", 1);
     CHECK_OK(open_ctx("cuda", 1, &mb, &cb));
+    setenv("CTORCH_CUDA_FUSE", "0", 1);
+    CHECK_OK(open_ctx("cuda", 1, &mc, &cc));
     unsetenv("CTORCH_CUDA_GRAPHS");
-    if (!ca || !cb) goto done;
+    unsetenv("CTORCH_CUDA_FUSE");
+    if (!ca || !cb || !cc) goto done;
     ct_model_info info;
     ct_model_get_info(ma, &info);
     ct_token prompt[N_PROMPT];
@@ -74,6 +79,8 @@ static void test_graphs(void) {
     greedy(ca, prompt, info.n_vocab, la);
     greedy(cb, prompt, info.n_vocab, lb);
     CHECK_MSG(memcmp(la, lb, n * sizeof(float)) == 0, "graph replay: logits differ from the op-by-op run");
+    greedy(cc, prompt, info.n_vocab, la);
+    CHECK_MSG(memcmp(la, lb, n * sizeof(float)) == 0, "fusion: logits differ from the unfused ops");
     int64_t replayed, captured, direct;
     ct_backend_cuda_graph_stats(ma->be, &replayed, &captured, &direct);
     printf("  graphs on: %lld replayed, %lld captured, %lld direct\n", (long long)replayed, (long long)captured,
@@ -89,8 +96,10 @@ static void test_graphs(void) {
 done:
     ct_context_free(ca);
     ct_context_free(cb);
+    ct_context_free(cc);
     ct_model_free(ma);
     ct_model_free(mb);
+    ct_model_free(mc);
 }
 
 /* Four sequences of different lengths prefilled together, then decoded together, against

@@ -220,6 +220,23 @@ static void run_case(cudaStream_t stream, const weights *w, const reference *ref
     CHECK_MSG(bad_pad == 0, "%s %lldx%lld n=%d: %lld output padding values overwritten", tname,
               (long long)w->ne1, (long long)w->ne0, n, (long long)bad_pad);
 
+    /* the fused residual: out += W in (+ bias) onto the result just checked gives exactly
+     * twice it (the same kernel sums in the same order; r + r is exact), padding untouched */
+    const cudaError_t added = ct_cuda_mmv_add(stream, &tout, &tw, with_bias ? &tbias : NULL, &tin);
+    CHECK_MSG(added == cudaSuccess, "%s n=%d: ct_cuda_mmv_add returned %s", tname, n, cudaGetErrorString(added));
+    CU(cudaStreamSynchronize(stream));
+    float *twice = xmalloc(sizeof(float) * (size_t)(n * out_row));
+    CU(cudaMemcpy(twice, d_out, sizeof(float) * (size_t)(n * out_row), cudaMemcpyDeviceToHost));
+    int64_t bad_add = 0;
+    for (int t = 0; t < n; t++)
+        for (int64_t r = 0; r < out_row; r++) {
+            const float want = r < w->ne1 ? got[t * out_row + r] + got[t * out_row + r] : got[t * out_row + r];
+            if (memcmp(&want, &twice[t * out_row + r], sizeof want) != 0) bad_add++;
+        }
+    CHECK_MSG(bad_add == 0, "%s %lldx%lld n=%d bias=%d: ct_cuda_mmv_add: %lld of %lld values not out + W in", tname,
+              (long long)w->ne1, (long long)w->ne0, n, with_bias, (long long)bad_add, (long long)(n * out_row));
+    free(twice);
+
     free(x);
     free(got);
     CU(cudaFree(d_in));

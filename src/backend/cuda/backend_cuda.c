@@ -10,7 +10,8 @@
  *             (cuda_graph_cache.c), one synchronization, logits copied to the caller.
  *
  * Environment: CTORCH_CUDA_GRAPHS=0 runs every pass op by op; CTORCH_CUDA_SYNC=1 synchronizes
- * and checks after every op (a failing kernel is then named exactly). */
+ * and checks after every op (a failing kernel is then named exactly); CTORCH_CUDA_FUSE=0 turns
+ * the peephole fusion (cuda_fuse.c) off. */
 #include "backend/cuda/backend_cuda.h"
 
 #include <stdio.h>
@@ -361,6 +362,7 @@ static ct_status cuda_end(ct_backend *be) {
         e = cudaMemcpyAsync(s->meta_dev, s->meta_host, s->meta_used, cudaMemcpyHostToDevice, s->stream);
     if (e != cudaSuccess)
         return ct_fail(CT_ERR_DEVICE, "CUDA backend: uploading the batch: %s", cudaGetErrorString(e));
+    ct_cuda_fuse_ops(s);
     ct_status st = ct_cuda_graphs_run(s);
     e = cudaStreamSynchronize(s->stream);
     if (st != CT_OK) return st;
@@ -438,6 +440,7 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
     snprintf(s->device_name, sizeof s->device_name, "GPU %d (%.200s)", device, prop.name);
     s->graphs_enabled = !env_is("CTORCH_CUDA_GRAPHS", "0");
     s->sync_each_op = env_is("CTORCH_CUDA_SYNC", "1");
+    s->fuse = !env_is("CTORCH_CUDA_FUSE", "0");
     ct_backend *be = &cb->be;
     be->name = "cuda";
     be->impl = s;

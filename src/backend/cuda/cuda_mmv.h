@@ -24,6 +24,11 @@ bool ct_cuda_mmv_type_supported(uint32_t type);
 cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
                         const ct_tensor *in);
 
+/* out[t] += W in[t] (+ bias): the residual add fused into the epilogue, bit-identical to
+ * ct_cuda_mmv into a temporary followed by out = out + temporary. */
+cudaError_t ct_cuda_mmv_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                            const ct_tensor *in);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 #include "backend/cuda/cuda_attention.h"
 #include "backend/cuda/cuda_elementwise.h"
 #include "backend/cuda/cuda_matmul.h"
+#include "backend/cuda/cuda_mmv.h"
 #include "backend/cuda/cuda_state.h"
 #include "core/alloc.h"
 
@@ -184,8 +185,9 @@ const char *ct_cuda_op_name(const cuda_op *op) {
         [CUDA_OP_KV_STORE] = "kv_store",  [CUDA_OP_ATTENTION] = "attention",         [CUDA_OP_ADD] = "add",
         [CUDA_OP_SCALE] = "scale",        [CUDA_OP_GELU] = "gelu",                   [CUDA_OP_SWIGLU] = "swiglu",
         [CUDA_OP_GEGLU] = "geglu",        [CUDA_OP_GATHER] = "gather_outputs",       [CUDA_OP_READ] = "read_rows",
+        [CUDA_OP_MATMUL_ADD] = "matmul+add",
     };
-    if (op->kind <= 0 || op->kind > CUDA_OP_READ) return "unknown op";
+    if (op->kind <= 0 || op->kind > CUDA_OP_MATMUL_ADD) return "unknown op";
     return names[op->kind];
 }
 
@@ -203,6 +205,7 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     case CUDA_OP_EMBED: return ct_cuda_get_rows(st, t0, t1, b->token, (int32_t)t0->ne1);
     case CUDA_OP_ADD_POSITIONS: return ct_cuda_add_positions(st, b, t0, t1);
     case CUDA_OP_MATMUL: return ct_cuda_matmul_run(s->mm, t0, t1, t2, t3);
+    case CUDA_OP_MATMUL_ADD: return ct_cuda_mmv_add(st, t0, t1, t2, t3);
     case CUDA_OP_RMSNORM: return ct_cuda_rmsnorm(st, t0, t1, t2, op->f);
     case CUDA_OP_LAYERNORM: return ct_cuda_layernorm(st, t0, t1, t2, t3, op->f);
     case CUDA_OP_ROPE: {
@@ -229,7 +232,7 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
 
 /* the tensor an error message names: the weight of a matmul, else the op's output */
 static const char *op_tensor_name(const cuda_op *op) {
-    const ct_tensor *t = op->kind == CUDA_OP_MATMUL ? &op->t[1] : &op->t[0];
+    const ct_tensor *t = op->kind == CUDA_OP_MATMUL || op->kind == CUDA_OP_MATMUL_ADD ? &op->t[1] : &op->t[0];
     return t->name ? t->name : "?";
 }
 

@@ -34,6 +34,7 @@ typedef enum cuda_op_kind {
     CUDA_OP_GEGLU,
     CUDA_OP_GATHER,
     CUDA_OP_READ, /* device rows -> the pinned staging buffer (copied to the caller at end()) */
+    CUDA_OP_MATMUL_ADD, /* t[0] += W in (+ bias): matmul then residual add, fused (cuda_fuse.c) */
 } cuda_op_kind;
 
 #define CUDA_OP_MAX_TENSORS 4
@@ -85,6 +86,7 @@ typedef struct cuda_state {
     ct_cuda_matmul *mm;
     bool graphs_enabled; /* CTORCH_CUDA_GRAPHS (default on) */
     bool sync_each_op;   /* CTORCH_CUDA_SYNC=1: synchronize and check after every op (debugging) */
+    bool fuse;           /* CTORCH_CUDA_FUSE (default on): peephole fusion, cuda_fuse.c */
 
     /* every device allocation of alloc() and load_weight(), freed at destroy */
     void **allocs;
@@ -128,6 +130,9 @@ const char *ct_cuda_op_name(const cuda_op *op);
 bool ct_cuda_ops_graph_safe(const cuda_state *s);
 /* Launches the recorded ops one by one (also inside a capture); a status naming the failing op. */
 ct_status ct_cuda_run_ops(cuda_state *s, bool capturing);
+
+/* cuda_fuse.c: rewrites the recorded op list, merging neighbours where that is exact */
+void ct_cuda_fuse_ops(cuda_state *s);
 
 /* cuda_graph_cache.c */
 uint64_t ct_cuda_pass_hash(const cuda_state *s);

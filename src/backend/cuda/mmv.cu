@@ -90,7 +90,7 @@ __global__ void __launch_bounds__(32 * kFallbackWarps) mmv_float_fallback(const 
         float v = acc[t];
 #pragma unroll
         for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
-        if (lane == t) p.out[t * p.out_stride + row] = p.bias ? v + p.bias[row] : v;
+        if (lane == t) store_result(p, t, row, v);
     }
 }
 
@@ -125,8 +125,8 @@ bool aligned(const void *ptr, uint64_t to) { return reinterpret_cast<uintptr_t>(
 
 extern "C" bool ct_cuda_mmv_type_supported(uint32_t type) { return type_info(type) != nullptr; }
 
-extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
-                                   const ct_tensor *bias, const ct_tensor *in) {
+static cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                       const ct_tensor *in, int accumulate) {
     if (!out || !w || !in) return cudaErrorInvalidValue;
     const TypeInfo *ti = type_info(w->type);
     if (!ti || in->type != CT_TYPE_F32 || out->type != CT_TYPE_F32) return cudaErrorInvalidValue;
@@ -160,6 +160,7 @@ extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, co
     p.ne1 = static_cast<int>(ne1);
     p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
     p.stages = 0;                          /* set by the launcher */
+    p.accumulate = accumulate;
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
     if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;
@@ -174,4 +175,14 @@ extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, co
     }
     if (!fast) return cudaErrorMisalignedAddress;
     return ti->launch(p, static_cast<int>(n), stream);
+}
+
+extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
+                                   const ct_tensor *bias, const ct_tensor *in) {
+    return mmv(stream, out, w, bias, in, 0);
+}
+
+extern "C" cudaError_t ct_cuda_mmv_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
+                                       const ct_tensor *bias, const ct_tensor *in) {
+    return mmv(stream, out, w, bias, in, 1);
 }

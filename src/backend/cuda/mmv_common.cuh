@@ -38,7 +38,16 @@ struct Params {
     int ne1;              /* weight rows = outputs per token */
     int nb;               /* blocks per weight row */
     int stages;           /* ring depth, 1..kMaxStages, <= number of stages */
+    int accumulate;       /* 1: out += W in (+ bias), the residual add fused (ct_cuda_mmv_add) */
 };
+
+/* The epilogue: out = v (+ bias), or out += v (+ bias) as the separate add would compute it
+ * (x + (W in + bias)), so the fused residual is bit-identical to matmul then add. */
+__device__ __forceinline__ void store_result(const Params &p, int t, int64_t row, float v) {
+    float *dst = p.out + t * p.out_stride + row;
+    const float r = p.bias ? v + p.bias[row] : v;
+    *dst = p.accumulate ? *dst + r : r;
+}
 
 /* How a decoder hands its weights to the kernel. */
 enum Mode {

@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_kernel(c
 #pragma unroll
             for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
             const int64_t row = row0 + r;
-            if (lane == r * N + t && row < p.ne1) p.out[t * p.out_stride + row] = p.bias ? v + p.bias[row] : v;
+            if (lane == r * N + t && row < p.ne1) store_result(p, t, row, v);
         }
     }
 }
