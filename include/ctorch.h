@@ -223,7 +223,7 @@ typedef int64_t ct_request_id; /* > 0 */
 typedef struct ct_engine_params {
     int32_t n_parallel;       /* requests running at once (sequence slots); 0: 8 */
     int32_t n_ctx;            /* positions per request (prompt + generated); 0: the model's training context, at most 4096 */
-    uint64_t kv_mem;          /* KV cache budget in bytes; 0: n_ctx * n_parallel positions */
+    uint64_t kv_mem;          /* KV cache budget in bytes; 0: n_ctx * n_parallel positions (on a GPU at most 80% of its free memory) */
     int32_t kv_block_size;    /* KV cells per block; 0: 16 */
     int32_t max_batch_tokens; /* tokens per forward pass; 0: max(512, n_parallel); at least n_parallel */
     int32_t chunk_size;       /* most prompt tokens of one request per step; 0: max_batch_tokens */

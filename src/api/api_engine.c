@@ -40,6 +40,9 @@ static ct_status bad(const char *what, long long v, const char *range) {
     return ct_fail(CT_ERR_INVALID_ARGUMENT, "engine: %s %lld: %s", what, v, range);
 }
 
+/* without --kv-mem on a GPU: the share of free device memory the KV cache may take */
+#define CT_ENGINE_KV_FREE_FRACTION 0.8
+
 /* Fill in the defaults of p and check every field; *kv_blocks: the pool the budget buys. */
 static ct_status resolve(const ct_model *m, ct_engine_params *p, int32_t *kv_blocks) {
     if (p->n_parallel < 0 || p->n_parallel > CT_ENGINE_MAX_PARALLEL)
@@ -76,6 +79,22 @@ static ct_status resolve(const ct_model *m, ct_engine_params *p, int32_t *kv_blo
                            (unsigned long long)p->kv_mem, (int)p->kv_block_size, (int)m->hp.n_layer,
                            (unsigned long long)block);
         if (blocks > full) blocks = full; /* more than every sequence can use */
+    } else if (m->be->memory_info) {
+        /* no budget given, on a device with its own memory: at most a fraction of what is free
+         * (the rest for activations and scratch), so n_parallel x n_ctx cannot fail to allocate */
+        size_t free_b = 0, total_b = 0;
+        CT_TRY(m->be->memory_info(m->be, &free_b, &total_b));
+        int64_t fit = (int64_t)((double)free_b * CT_ENGINE_KV_FREE_FRACTION / (double)block);
+        if (fit < blocks) {
+            if (fit < 1)
+                return ct_fail(CT_ERR_OUT_OF_MEMORY,
+                               "engine: %.1f MiB of %s memory free, not enough for one KV block (%llu bytes)",
+                               (double)free_b / (1024.0 * 1024.0), m->be->name, (unsigned long long)block);
+            ct_log_info("engine: KV cache capped at %lld of %lld blocks (%.0f%% of the %.1f MiB free on %s)",
+                        (long long)fit, (long long)blocks, CT_ENGINE_KV_FREE_FRACTION * 100.0,
+                        (double)free_b / (1024.0 * 1024.0), m->be->name);
+            blocks = fit;
+        }
     }
     if (blocks > INT32_MAX) return ct_fail(CT_ERR_OUT_OF_MEMORY, "engine: %lld KV blocks are too many", (long long)blocks);
     *kv_blocks = (int32_t)blocks;

@@ -104,6 +104,9 @@ struct ct_backend {
     /* Make a weight whose data points into the mapped file usable by the ops (the CPU uses
      * the mapping as is; a GPU uploads it and repoints data). */
     ct_status (*load_weight)(ct_backend *be, ct_tensor *w);
+    /* Free and total bytes of the backend's memory, for budgets (the engine's KV cache); NULL
+     * where the backend allocates from host memory. */
+    ct_status (*memory_info)(ct_backend *be, size_t *free_bytes, size_t *total_bytes);
     /* Copy an F32 tensor's rows to host memory (ne0 floats per row). */
     ct_status (*read_rows)(ct_backend *be, const ct_tensor *src, float *dst);
     /* Start a forward pass over batch (kept until end()); end() waits for the ops. */

@@ -119,6 +119,14 @@ static ct_status cuda_reserve(ct_backend *be, int64_t max_row, int64_t max_ctx) 
     return CT_OK; /* the scratch itself is sized in begin(), where the batch size is known */
 }
 
+static ct_status cuda_memory_info(ct_backend *be, size_t *free_bytes, size_t *total_bytes) {
+    cudaError_t e = cudaMemGetInfo(free_bytes, total_bytes);
+    if (e != cudaSuccess)
+        return ct_fail(CT_ERR_DEVICE, "CUDA backend: free memory of %s: %s", state_of(be)->device_name,
+                       cudaGetErrorString(e));
+    return CT_OK;
+}
+
 /* ---- reading results ---------------------------------------------------------------------------- */
 
 static ct_status cuda_read_rows(ct_backend *be, const ct_tensor *src, float *dst) {
@@ -450,6 +458,7 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
     be->release = cuda_release;
     be->load_weight = cuda_load_weight;
     be->read_rows = cuda_read_rows;
+    be->memory_info = cuda_memory_info;
     be->begin = cuda_begin;
     be->end = cuda_end;
     ct_cuda_install_ops(be);
