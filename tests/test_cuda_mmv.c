@@ -29,6 +29,7 @@ int main(void) {
 
 #include <cuda_runtime_api.h>
 
+#include "backend/cuda/cuda_elementwise.h"
 #include "backend/cuda/cuda_mmv.h"
 #include "quant/quant.h"
 #include "quant/types.h"
@@ -157,6 +158,66 @@ static void free_reference(reference *ref) {
     free(ref->mag);
 }
 
+/* ct_cuda_mmv_multi and ct_cuda_mmv_glu against single calls (tout holds the single call's result). */
+static void check_fused(cudaStream_t stream, const ct_tensor *tw, const ct_tensor *tbias, const ct_tensor *tin,
+                        const ct_tensor *tout, int n, int64_t out_row, const char *tname) {
+    const size_t bytes = sizeof(float) * (size_t)(n * out_row);
+    void *d_a, *d_b, *d_want, *scratch;
+    CU(cudaMalloc(&d_a, bytes));
+    CU(cudaMalloc(&d_b, bytes));
+    CU(cudaMalloc(&d_want, bytes));
+    const size_t sbytes = ct_cuda_mmv_glu_scratch_bytes(n, tw->ne1);
+    CU(cudaMalloc(&scratch, sbytes));
+    CU(cudaMemset(scratch, 0, sbytes));
+    CU(cudaMemset(d_a, 0xFF, bytes));
+    CU(cudaMemset(d_b, 0xFF, bytes));
+    ct_tensor ta = *tout, tb = *tout;
+    ta.data = d_a, tb.data = d_b;
+    const ct_tensor *outs[2] = {&ta, &tb}, *ws[2] = {tw, tw}, *bs[2] = {tbias, tbias};
+    cudaError_t e = ct_cuda_mmv_multi(stream, 2, outs, ws, bs, tin);
+    float *host = xmalloc(bytes), *host2 = xmalloc(bytes), *want = xmalloc(bytes);
+    if (e == cudaErrorNotSupported) goto done; /* the plain fallback's shapes: not fusable */
+    CHECK_MSG(e == cudaSuccess, "%s n=%d: ct_cuda_mmv_multi returned %s", tname, n, cudaGetErrorString(e));
+    CU(cudaStreamSynchronize(stream));
+    CU(cudaMemcpy(want, tout->data, bytes, cudaMemcpyDeviceToHost));
+    CU(cudaMemcpy(host, d_a, bytes, cudaMemcpyDeviceToHost));
+    CU(cudaMemcpy(host2, d_b, bytes, cudaMemcpyDeviceToHost));
+    CHECK_MSG(memcmp(host, want, bytes) == 0 && memcmp(host2, want, bytes) == 0,
+              "%s %lldx%lld n=%d: ct_cuda_mmv_multi differs from ct_cuda_mmv", tname, (long long)tw->ne1,
+              (long long)tw->ne0, n);
+    for (int geglu = 0; geglu < 2; geglu++) {
+        /* want = act(single) * single, by the element-wise op */
+        ct_tensor rows = *tout;
+        rows.ne1 = n;
+        ct_tensor wrows = rows;
+        wrows.data = d_want;
+        CU(geglu ? ct_cuda_geglu(stream, &wrows, &rows, &rows) : ct_cuda_swiglu(stream, &wrows, &rows, &rows));
+        CU(cudaMemset(d_a, 0xFF, bytes));
+        for (int rep = 0; rep < 2; rep++) { /* twice: the counters must be left at zero */
+            e = ct_cuda_mmv_glu(stream, &ta, tw, tbias, tw, tbias, tin, geglu, scratch);
+            CHECK_MSG(e == cudaSuccess, "%s n=%d: ct_cuda_mmv_glu returned %s", tname, n, cudaGetErrorString(e));
+            CU(cudaStreamSynchronize(stream));
+            CU(cudaMemcpy(host, d_a, bytes, cudaMemcpyDeviceToHost));
+            CU(cudaMemcpy(want, d_want, bytes, cudaMemcpyDeviceToHost));
+            int64_t bad = 0;
+            for (int t = 0; t < n; t++)
+                for (int64_t r = 0; r < tw->ne1; r++)
+                    if (memcmp(&host[t * out_row + r], &want[t * out_row + r], sizeof(float)) != 0) bad++;
+            CHECK_MSG(bad == 0, "%s %lldx%lld n=%d %s (run %d): %lld of %lld differ from the separate ops", tname,
+                      (long long)tw->ne1, (long long)tw->ne0, n, geglu ? "geglu" : "swiglu", rep, (long long)bad,
+                      (long long)(n * tw->ne1));
+        }
+    }
+done:
+    free(host);
+    free(host2);
+    free(want);
+    CU(cudaFree(d_a));
+    CU(cudaFree(d_b));
+    CU(cudaFree(d_want));
+    CU(cudaFree(scratch));
+}
+
 /* One call: n tokens, optional bias, input rows padded by in_pad floats (NaN), output
  * rows padded by out_pad floats (poisoned, must stay untouched). */
 static void run_case(cudaStream_t stream, const weights *w, const reference *ref, int n, int with_bias,
@@ -236,6 +297,12 @@ static void run_case(cudaStream_t stream, const weights *w, const reference *ref
     CHECK_MSG(bad_add == 0, "%s %lldx%lld n=%d bias=%d: ct_cuda_mmv_add: %lld of %lld values not out + W in", tname,
               (long long)w->ne1, (long long)w->ne0, n, with_bias, (long long)bad_add, (long long)(n * out_row));
     free(twice);
+
+    /* the multi-matrix launch (the same matrix twice: both outputs equal the single call's)
+     * and the fused GLU (equal to ct_cuda_swiglu / ct_cuda_geglu of the single results), bit
+     * for bit; run only where the block kernel takes the matrix (else NotSupported, by contract) */
+    CU(cudaMemcpy(d_out, got, sizeof(float) * (size_t)(n * out_row), cudaMemcpyHostToDevice));
+    check_fused(stream, &tw, with_bias ? &tbias : NULL, &tin, &tout, n, out_row, tname);
 
     free(x);
     free(got);

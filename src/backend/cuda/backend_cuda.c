@@ -356,6 +356,21 @@ static ct_status ensure_staging(cuda_state *s) {
     return CT_OK;
 }
 
+static ct_status ensure_glu_scratch(cuda_state *s) {
+    size_t need = ct_cuda_fused_glu_scratch_bytes(s);
+    if (need <= s->glu_scratch_bytes) return CT_OK;
+    need = (size_t)pow2_at_least((int64_t)need, 1 << 16);
+    ct_cuda_graphs_flush(&s->graphs); /* captured GLU launches point at the old scratch */
+    if (s->glu_scratch) cudaFree(s->glu_scratch);
+    s->glu_scratch = NULL;
+    s->glu_scratch_bytes = 0;
+    CT_TRY(device_malloc(s, need, "the fused gate/up scratch", &s->glu_scratch));
+    cudaError_t e = cudaMemsetAsync(s->glu_scratch, 0, need, s->stream); /* the pairing counters start at zero */
+    if (e != cudaSuccess) return ct_fail(CT_ERR_DEVICE, "CUDA backend: clearing the gate/up scratch: %s", cudaGetErrorString(e));
+    s->glu_scratch_bytes = need;
+    return CT_OK;
+}
+
 static ct_status cuda_end(ct_backend *be) {
     cuda_backend *cb = (cuda_backend *)be;
     cuda_state *s = &cb->s;
@@ -371,6 +386,7 @@ static ct_status cuda_end(ct_backend *be) {
     if (e != cudaSuccess)
         return ct_fail(CT_ERR_DEVICE, "CUDA backend: uploading the batch: %s", cudaGetErrorString(e));
     ct_cuda_fuse_ops(s);
+    CT_TRY(ensure_glu_scratch(s));
     ct_status st = ct_cuda_graphs_run(s);
     e = cudaStreamSynchronize(s->stream);
     if (st != CT_OK) return st;
@@ -398,6 +414,7 @@ static void cuda_destroy(ct_backend *be) {
     if (s->meta_dev) cudaFree(s->meta_dev);
     if (s->meta_host) cudaFreeHost(s->meta_host);
     if (s->staging) cudaFreeHost(s->staging);
+    if (s->glu_scratch) cudaFree(s->glu_scratch);
     if (s->stream) cudaStreamDestroy(s->stream);
     free(s->seq_table_off);
     free(s->seq_blocks);

@@ -6,7 +6,16 @@
  *     for decode-sized batches (the GEMV path), when h is dead afterwards (overwritten before
  *     anything reads it, or never read again). Bit-identical: the GEMV epilogue computes
  *     x + (W in + bias) exactly as the add would. Saves 2 of ~17 launches per Llama layer.
+ *   matmul(g = Wg in) ; matmul(u = Wu in) ; swiglu|geglu(out = act(g) * u)
+ *                                         ->   matmul_glu (one GEMV launch over both matrices;
+ *     the warp finishing a row's second half applies the activation), when u (and g, unless
+ *     it is out) is dead afterwards. Saves 2 launches and the round trip of g and u.
  *
+ *   2-3 matmuls of one input (q, k, v)    ->   matmul_multi (one GEMV launch), when their
+ *     weights have one type and row stride. Saves 1-2 launches.
+ *
+ * Only for decode-sized batches (<= CT_CUDA_MMV_MAX_TOKENS tokens: the GEMV path, whose
+ * results these reproduce bit for bit) and not in batch-invariant passes.
  * CTORCH_CUDA_FUSE=0 turns it off (bench and tests compare). */
 #include <string.h>
 
@@ -33,6 +42,8 @@ static void access_of(int32_t kind, uint32_t *reads, uint32_t *overwrites) {
     case CUDA_OP_GEGLU: *reads = 0x6u, *overwrites = 1u; break;
     case CUDA_OP_GATHER: *reads = 1u << 1, *overwrites = 1u; break;
     case CUDA_OP_READ: *reads = 1u; break;
+    case CUDA_OP_MATMUL_MULTI: *reads = 0x3F8u, *overwrites = 0x7u; break;
+    case CUDA_OP_MATMUL_GLU: *reads = 0xF8u, *overwrites = 1u; break;
     }
 }
 
@@ -64,22 +75,90 @@ static bool dead_after(const cuda_state *s, size_t from, const ct_tensor *t) {
         access_of(op->kind, &reads, &overwrites);
         for (int i = 0; i < CUDA_OP_MAX_TENSORS; i++)
             if ((reads >> i & 1u) && (op->present >> i & 1u) && overlaps(&op->t[i], t)) return false;
-        if ((overwrites & 1u) && covers(&op->t[0], t)) return true;
+        for (int i = 0; i < CUDA_OP_MAX_TENSORS; i++)
+            if ((overwrites >> i & 1u) && covers(&op->t[i], t)) return true;
     }
     return true;
+}
+
+/* a matmul the GEMV kernels run */
+static bool gemv_matmul(const cuda_op *op) {
+    return op->kind == CUDA_OP_MATMUL && op->t[3].ne1 <= CT_CUDA_MMV_MAX_TOKENS &&
+           ct_cuda_mmv_type_supported(op->t[1].type);
+}
+
+static bool same_weight_layout(const ct_tensor *a, const ct_tensor *b) {
+    return a->type == b->type && a->ne0 == b->ne0 && a->row_bytes == b->row_bytes;
 }
 
 /* matmul(h = W in) at i, add(x = x + h) at i + 1 */
 static bool matmul_add_pair(const cuda_state *s, size_t i) {
     const cuda_op *mm = &s->ops[i], *add = &s->ops[i + 1];
-    if (mm->kind != CUDA_OP_MATMUL || add->kind != CUDA_OP_ADD) return false;
-    const ct_tensor *h = &mm->t[0], *w = &mm->t[1], *x = &add->t[0];
-    if (mm->t[3].ne1 > CT_CUDA_MMV_MAX_TOKENS || !ct_cuda_mmv_type_supported(w->type)) return false;
-    const ct_tensor *other = NULL;
-    if (same_view(&add->t[1], x) && same_view(&add->t[2], h)) other = &add->t[2];
-    else if (same_view(&add->t[2], x) && same_view(&add->t[1], h)) other = &add->t[1];
-    if (!other || overlaps(x, h) || overlaps(x, &mm->t[3])) return false;
+    if (!gemv_matmul(mm) || add->kind != CUDA_OP_ADD) return false;
+    const ct_tensor *h = &mm->t[0], *x = &add->t[0];
+    bool ok = (same_view(&add->t[1], x) && same_view(&add->t[2], h)) ||
+              (same_view(&add->t[2], x) && same_view(&add->t[1], h));
+    if (!ok || overlaps(x, h) || overlaps(x, &mm->t[3])) return false;
     return dead_after(s, i + 1, h);
+}
+
+/* matmul, matmul, swiglu|geglu at i..i+2 (gate and up in either order): the fused op, or false */
+static bool glu_triple(const cuda_state *s, size_t i, cuda_op *fused) {
+    const cuda_op *a = &s->ops[i], *b = &s->ops[i + 1], *act = &s->ops[i + 2];
+    if (act->kind != CUDA_OP_SWIGLU && act->kind != CUDA_OP_GEGLU) return false;
+    if (!gemv_matmul(a) || !gemv_matmul(b) || !same_view(&a->t[3], &b->t[3])) return false;
+    const cuda_op *g = same_view(&act->t[1], &a->t[0]) ? a : same_view(&act->t[1], &b->t[0]) ? b : NULL;
+    const cuda_op *u = g == a ? b : a;
+    if (!g || !same_view(&act->t[2], &u->t[0]) || !same_weight_layout(&g->t[1], &u->t[1]) ||
+        g->t[1].ne1 != u->t[1].ne1)
+        return false;
+    const ct_tensor *out = &act->t[0], *in = &a->t[3];
+    if (overlaps(&g->t[0], &u->t[0]) || overlaps(out, in) || overlaps(&g->t[0], in) || overlaps(&u->t[0], in))
+        return false;
+    if (!dead_after(s, i + 2, &u->t[0]) || overlaps(out, &u->t[0])) return false;
+    if (!same_view(out, &g->t[0]) && (overlaps(out, &g->t[0]) || !dead_after(s, i + 2, &g->t[0]))) return false;
+    memset(fused, 0, sizeof *fused);
+    fused->kind = CUDA_OP_MATMUL_GLU;
+    fused->i = act->kind == CUDA_OP_GEGLU;
+    fused->t[0] = *out, fused->t[1] = g->t[0], fused->t[2] = u->t[0];
+    fused->t[3] = g->t[1], fused->t[4] = u->t[1];
+    fused->present = 0x9Fu; /* 0-4, 7 */
+    if (g->present >> 2 & 1u) fused->t[5] = g->t[2], fused->present |= 1u << 5;
+    if (u->present >> 2 & 1u) fused->t[6] = u->t[2], fused->present |= 1u << 6;
+    fused->t[7] = *in;
+    fused->n_tensors = 8;
+    return true;
+}
+
+/* 2-3 matmuls of one input from i on, weights of one layout: the fused op and how many */
+static int multi_run(const cuda_state *s, size_t i, cuda_op *fused) {
+    const cuda_op *first = &s->ops[i];
+    if (!gemv_matmul(first)) return 0;
+    int n = 1;
+    while (n < 3 && i + (size_t)n < s->n_ops) {
+        const cuda_op *op = &s->ops[i + (size_t)n];
+        if (!gemv_matmul(op) || !same_view(&op->t[3], &first->t[3]) || !same_weight_layout(&op->t[1], &first->t[1]))
+            break;
+        bool clash = overlaps(&op->t[0], &first->t[3]);
+        for (int k = 0; k < n; k++) clash = clash || overlaps(&op->t[0], &s->ops[i + (size_t)k].t[0]);
+        if (clash) break;
+        n++;
+    }
+    if (n < 2 || overlaps(&first->t[0], &first->t[3])) return 0;
+    memset(fused, 0, sizeof *fused);
+    fused->kind = CUDA_OP_MATMUL_MULTI;
+    fused->i = n;
+    for (int k = 0; k < n; k++) {
+        const cuda_op *op = &s->ops[i + (size_t)k];
+        fused->t[k] = op->t[0];
+        fused->t[3 + k] = op->t[1];
+        fused->present |= 1u << k | 1u << (3 + k);
+        if (op->present >> 2 & 1u) fused->t[6 + k] = op->t[2], fused->present |= 1u << (6 + k);
+    }
+    fused->t[9] = first->t[3];
+    fused->present |= 1u << 9;
+    fused->n_tensors = 10;
+    return n;
 }
 
 void ct_cuda_fuse_ops(cuda_state *s) {
@@ -87,12 +166,27 @@ void ct_cuda_fuse_ops(cuda_state *s) {
     size_t out = 0;
     for (size_t i = 0; i < s->n_ops; i++) {
         cuda_op op = s->ops[i];
-        if (i + 1 < s->n_ops && matmul_add_pair(s, i)) {
+        int n;
+        if (i + 2 < s->n_ops && glu_triple(s, i, &op)) {
+            i += 2;
+        } else if (i + 1 < s->n_ops && matmul_add_pair(s, i)) {
             op.kind = CUDA_OP_MATMUL_ADD;
             op.t[0] = s->ops[i + 1].t[0];
             i++;
+        } else if ((n = multi_run(s, i, &op)) > 0) {
+            i += (size_t)n - 1;
         }
         s->ops[out++] = op;
     }
     s->n_ops = out;
+}
+
+size_t ct_cuda_fused_glu_scratch_bytes(const cuda_state *s) {
+    size_t need = 0;
+    for (size_t i = 0; i < s->n_ops; i++)
+        if (s->ops[i].kind == CUDA_OP_MATMUL_GLU) {
+            size_t b = ct_cuda_mmv_glu_scratch_bytes(s->ops[i].t[7].ne1, s->ops[i].t[3].ne1);
+            if (b > need) need = b;
+        }
+    return need;
 }

@@ -29,6 +29,23 @@ cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tens
 cudaError_t ct_cuda_mmv_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
                             const ct_tensor *in);
 
+/* Up to 3 matrices of one weight type and row stride on the same input, one launch (q, k and
+ * v): out[i] = W[i] in (+ bias[i]), bias entries may be NULL. cudaErrorNotSupported where they
+ * cannot share a launch (types or strides differ, rows only the plain fallback takes): run
+ * them one by one. */
+cudaError_t ct_cuda_mmv_multi(cudaStream_t stream, int n, const ct_tensor *const out[], const ct_tensor *const w[],
+                              const ct_tensor *const bias[], const ct_tensor *in);
+
+/* The gated FFN's first half in one launch: out = act(W_gate in + b_gate) * (W_up in + b_up),
+ * act = silu (swiglu) or gelu_tanh (geglu), rounded exactly as ct_cuda_swiglu/ct_cuda_geglu
+ * after two ct_cuda_mmv calls. The two products meet in `scratch`
+ * (ct_cuda_mmv_glu_scratch_bytes for the token count and W_gate's rows, device memory zeroed
+ * once; each launch leaves it zeroed). cudaErrorNotSupported as for ct_cuda_mmv_multi. */
+size_t ct_cuda_mmv_glu_scratch_bytes(int64_t n_tokens, int64_t rows);
+cudaError_t ct_cuda_mmv_glu(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w_gate,
+                            const ct_tensor *b_gate, const ct_tensor *w_up, const ct_tensor *b_up,
+                            const ct_tensor *in, bool geglu, void *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -185,9 +185,10 @@ const char *ct_cuda_op_name(const cuda_op *op) {
         [CUDA_OP_KV_STORE] = "kv_store",  [CUDA_OP_ATTENTION] = "attention",         [CUDA_OP_ADD] = "add",
         [CUDA_OP_SCALE] = "scale",        [CUDA_OP_GELU] = "gelu",                   [CUDA_OP_SWIGLU] = "swiglu",
         [CUDA_OP_GEGLU] = "geglu",        [CUDA_OP_GATHER] = "gather_outputs",       [CUDA_OP_READ] = "read_rows",
-        [CUDA_OP_MATMUL_ADD] = "matmul+add",
+        [CUDA_OP_MATMUL_ADD] = "matmul+add", [CUDA_OP_MATMUL_MULTI] = "matmul x n",
+        [CUDA_OP_MATMUL_GLU] = "matmul gate/up+glu",
     };
-    if (op->kind <= 0 || op->kind > CUDA_OP_MATMUL_ADD) return "unknown op";
+    if (op->kind <= 0 || op->kind > CUDA_OP_MATMUL_GLU) return "unknown op";
     return names[op->kind];
 }
 
@@ -206,6 +207,25 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     case CUDA_OP_ADD_POSITIONS: return ct_cuda_add_positions(st, b, t0, t1);
     case CUDA_OP_MATMUL: return ct_cuda_matmul_run(s->mm, t0, t1, t2, t3);
     case CUDA_OP_MATMUL_ADD: return ct_cuda_mmv_add(st, t0, t1, t2, t3);
+    case CUDA_OP_MATMUL_MULTI: {
+        const ct_tensor *outs[3] = {0}, *ws[3] = {0}, *bs[3] = {0};
+        for (int k = 0; k < op->i && k < 3; k++) outs[k] = &op->t[k], ws[k] = &op->t[3 + k], bs[k] = get(op, 6 + k);
+        cudaError_t e = ct_cuda_mmv_multi(st, op->i, outs, ws, bs, &op->t[9]);
+        if (e != cudaErrorNotSupported) return e;
+        e = cudaSuccess; /* the matrices cannot share a launch: one by one */
+        for (int k = 0; k < op->i && e == cudaSuccess; k++) e = ct_cuda_matmul_run(s->mm, outs[k], ws[k], bs[k], &op->t[9]);
+        return e;
+    }
+    case CUDA_OP_MATMUL_GLU: {
+        const bool geglu = op->i == 1;
+        cudaError_t e = ct_cuda_mmv_glu(st, t0, &op->t[3], get(op, 5), &op->t[4], get(op, 6), &op->t[7], geglu,
+                                        s->glu_scratch);
+        if (e != cudaErrorNotSupported) return e;
+        e = ct_cuda_matmul_run(s->mm, t1, &op->t[3], get(op, 5), &op->t[7]);
+        if (e == cudaSuccess) e = ct_cuda_matmul_run(s->mm, t2, &op->t[4], get(op, 6), &op->t[7]);
+        if (e == cudaSuccess) e = geglu ? ct_cuda_geglu(st, t0, t1, t2) : ct_cuda_swiglu(st, t0, t1, t2);
+        return e;
+    }
     case CUDA_OP_RMSNORM: return ct_cuda_rmsnorm(st, t0, t1, t2, op->f);
     case CUDA_OP_LAYERNORM: return ct_cuda_layernorm(st, t0, t1, t2, t3, op->f);
     case CUDA_OP_ROPE: {
@@ -232,7 +252,9 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
 
 /* the tensor an error message names: the weight of a matmul, else the op's output */
 static const char *op_tensor_name(const cuda_op *op) {
-    const ct_tensor *t = op->kind == CUDA_OP_MATMUL || op->kind == CUDA_OP_MATMUL_ADD ? &op->t[1] : &op->t[0];
+    const ct_tensor *t = op->kind == CUDA_OP_MATMUL || op->kind == CUDA_OP_MATMUL_ADD ? &op->t[1]
+                         : op->kind == CUDA_OP_MATMUL_MULTI || op->kind == CUDA_OP_MATMUL_GLU ? &op->t[3]
+                                                                                               : &op->t[0];
     return t->name ? t->name : "?";
 }
 

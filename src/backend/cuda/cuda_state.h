@@ -35,9 +35,16 @@ typedef enum cuda_op_kind {
     CUDA_OP_GATHER,
     CUDA_OP_READ, /* device rows -> the pinned staging buffer (copied to the caller at end()) */
     CUDA_OP_MATMUL_ADD, /* t[0] += W in (+ bias): matmul then residual add, fused (cuda_fuse.c) */
+    /* i matmuls of one input (q, k, v), one launch: outs t[0..2], weights t[3..5], biases
+     * t[6..8], input t[9]; i = how many */
+    CUDA_OP_MATMUL_MULTI,
+    /* gate and up matmuls and swiglu (i = 0) or geglu (i = 1), one launch: out t[0], gate t[1],
+     * up t[2], W_gate t[3], W_up t[4], biases t[5], t[6], input t[7] (gate and up kept for
+     * the unfused fallback) */
+    CUDA_OP_MATMUL_GLU,
 } cuda_op_kind;
 
-#define CUDA_OP_MAX_TENSORS 4
+#define CUDA_OP_MAX_TENSORS 10
 
 /* One recorded op. Zeroed before it is filled (padding included), so two passes with the same
  * ops compare equal byte for byte: that comparison is what licenses a graph replay. */
@@ -118,6 +125,10 @@ typedef struct cuda_state {
     size_t staging_cap;
 
     cuda_graph_cache graphs;
+
+    /* CUDA_OP_MATMUL_GLU's meeting place (ct_cuda_mmv_glu), zeroed at allocation */
+    void *glu_scratch;
+    size_t glu_scratch_bytes;
 } cuda_state;
 
 /* cuda_ops.c: the ct_backend op entry points (they record) and the launcher of one op. */
@@ -133,6 +144,8 @@ ct_status ct_cuda_run_ops(cuda_state *s, bool capturing);
 
 /* cuda_fuse.c: rewrites the recorded op list, merging neighbours where that is exact */
 void ct_cuda_fuse_ops(cuda_state *s);
+/* device scratch the fused GLU ops of the (fused) op list need */
+size_t ct_cuda_fused_glu_scratch_bytes(const cuda_state *s);
 
 /* cuda_graph_cache.c */
 uint64_t ct_cuda_pass_hash(const cuda_state *s);

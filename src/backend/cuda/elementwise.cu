@@ -12,6 +12,7 @@
 
 #include <cuda_fp16.h>
 
+#include "backend/cuda/activations.cuh"
 #include "backend/cuda/cuda_elementwise.h"
 
 namespace {
@@ -67,23 +68,18 @@ __device__ __forceinline__ void fill_nan(float (&v)[V]) {
 }
 
 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), rounded step by step as ct_cpu_gelu_tanh */
-__device__ __forceinline__ float gelu_tanh(float x) {
-    const float k = 0.7978845608028654f;
-    const float cube = __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, x), x), x);
-    const float t = tanhf(__fmul_rn(k, __fadd_rn(x, cube)));
-    return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, t));
-}
+__device__ __forceinline__ float gelu_tanh(float x) { return ct_gelu_tanh(x); }
 
 struct add_fn {
     __device__ float operator()(float a, float b) const { return __fadd_rn(a, b); }
 };
 struct swiglu_fn { /* silu(g) * u = g / (1 + exp(-g)) * u */
     __device__ float operator()(float g, float u) const {
-        return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), u);
+        return ct_swiglu1(g, u);
     }
 };
 struct geglu_fn {
-    __device__ float operator()(float g, float u) const { return __fmul_rn(gelu_tanh(g), u); }
+    __device__ float operator()(float g, float u) const { return ct_geglu1(g, u); }
 };
 struct scale_fn {
     float s;

@@ -125,8 +125,22 @@ bool aligned(const void *ptr, uint64_t to) { return reinterpret_cast<uintptr_t>(
 
 extern "C" bool ct_cuda_mmv_type_supported(uint32_t type) { return type_info(type) != nullptr; }
 
-static cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
-                       const ct_tensor *in, int accumulate) {
+namespace {
+
+using namespace ct_mmv;
+
+/* A checked call: its parameters and which kernel may take it. */
+struct Prepared {
+    Params p;
+    const TypeInfo *ti;
+    int64_t n;
+    bool empty;    /* nothing to compute */
+    bool fast;     /* the block kernel takes it */
+    bool fallback; /* only the plain float fallback takes it */
+};
+
+cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias, const ct_tensor *in,
+                    Prepared *r) {
     if (!out || !w || !in) return cudaErrorInvalidValue;
     const TypeInfo *ti = type_info(w->type);
     if (!ti || in->type != CT_TYPE_F32 || out->type != CT_TYPE_F32) return cudaErrorInvalidValue;
@@ -135,7 +149,11 @@ static cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tenso
         return cudaErrorInvalidValue;
     if (in->ne0 != ne0 || out->ne0 != ne1 || out->ne1 < n) return cudaErrorInvalidValue;
     if (bias && (bias->type != CT_TYPE_F32 || bias->ne0 < ne1 || !bias->data)) return cudaErrorInvalidValue;
-    if (n == 0 || ne1 == 0) return cudaSuccess;
+    r->ti = ti;
+    r->n = n;
+    r->empty = n == 0 || ne1 == 0;
+    r->fast = r->fallback = false;
+    if (r->empty) return cudaSuccess;
     if (!w->data || !in->data || !out->data) return cudaErrorInvalidValue;
     if (in->row_bytes % 4 != 0 || in->row_bytes < static_cast<uint64_t>(ne0) * 4 || out->row_bytes % 4 != 0 ||
         out->row_bytes < static_cast<uint64_t>(ne1) * 4)
@@ -148,7 +166,8 @@ static cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tenso
                                             : static_cast<uint64_t>(ne0 / ti->qk) * ti->ts;
     if (row_bytes < packed) return cudaErrorInvalidValue;
 
-    Params p;
+    Params &p = r->p;
+    p = Params{};
     p.w = static_cast<const uint8_t *>(w->data);
     p.w_row_bytes = row_bytes;
     p.w_span = static_cast<uint64_t>(ne1 - 1) * row_bytes + packed;
@@ -160,29 +179,91 @@ static cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tenso
     p.ne1 = static_cast<int>(ne1);
     p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
     p.stages = 0;                          /* set by the launcher */
-    p.accumulate = accumulate;
+    p.epilogue = kStore;
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
     if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;
     const bool fast = aligned(w->data, 16) && row_bytes % ti->align == 0 && row_bytes <= kMaxFastRowBytes &&
                       aligned(in->data, 16) && (n == 1 || in->row_bytes % 16 == 0);
     if (ti->float_bytes) {
-        if (fast && float_blocks) return ti->launch(p, static_cast<int>(n), stream);
+        if (fast && float_blocks) {
+            r->fast = true;
+            return cudaSuccess;
+        }
         /* the fallback reads elements and floats one at a time */
         if (!aligned(w->data, ti->float_bytes) || row_bytes % ti->float_bytes != 0 || !aligned(in->data, 4))
             return cudaErrorMisalignedAddress;
-        return launch_fallback(p, w->type, static_cast<int>(ne0), static_cast<int>(n), stream);
+        r->fallback = true;
+        return cudaSuccess;
     }
     if (!fast) return cudaErrorMisalignedAddress;
-    return ti->launch(p, static_cast<int>(n), stream);
+    r->fast = true;
+    return cudaSuccess;
 }
+
+cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                const ct_tensor *in, int epilogue) {
+    Prepared r;
+    cudaError_t e = prepare(out, w, bias, in, &r);
+    if (e != cudaSuccess || r.empty) return e;
+    r.p.epilogue = epilogue;
+    if (r.fast) return r.ti->launch(r.p, static_cast<int>(r.n), stream);
+    return launch_fallback(r.p, w->type, static_cast<int>(w->ne0), static_cast<int>(r.n), stream);
+}
+
+/* Several matrices on one input, one launch; cudaErrorNotSupported where they cannot share it. */
+cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], const ct_tensor *const w[],
+                  const ct_tensor *const bias[], const ct_tensor *in, int epilogue, void *pair_scratch) {
+    if (n_seg < 2 || n_seg > kMaxSegments) return cudaErrorInvalidValue;
+    Prepared r[kMaxSegments];
+    for (int i = 0; i < n_seg; i++) {
+        const cudaError_t e = prepare(out[i], w[i], bias[i], in, &r[i]);
+        if (e != cudaSuccess) return e;
+    }
+    for (int i = 0; i < n_seg; i++)
+        if (!r[i].fast || r[i].empty || w[i]->type != w[0]->type || w[i]->ne0 != w[0]->ne0 ||
+            w[i]->row_bytes != w[0]->row_bytes)
+            return cudaErrorNotSupported;
+    Params p = r[0].p;
+    p.n_seg = n_seg;
+    p.epilogue = epilogue;
+    for (int i = 0; i < n_seg; i++)
+        p.segs[i] = Segment{r[i].p.w, r[i].p.w_span, r[i].p.out, r[i].p.bias, r[i].p.ne1, 0};
+    if (epilogue == kSwiglu || epilogue == kGeglu) {
+        if (n_seg != 2 || r[0].p.ne1 != r[1].p.ne1 || out[0]->data != out[1]->data || !pair_scratch)
+            return cudaErrorInvalidValue;
+        p.pair_stride = r[0].n * r[0].p.ne1;
+        p.pair_scratch = static_cast<float *>(pair_scratch);
+        p.pair_flags = reinterpret_cast<unsigned *>(p.pair_scratch + 2 * p.pair_stride);
+    }
+    return r[0].ti->launch(p, static_cast<int>(r[0].n), stream);
+}
+
+} // namespace
 
 extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
                                    const ct_tensor *bias, const ct_tensor *in) {
-    return mmv(stream, out, w, bias, in, 0);
+    return mmv(stream, out, w, bias, in, kStore);
 }
 
 extern "C" cudaError_t ct_cuda_mmv_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
                                        const ct_tensor *bias, const ct_tensor *in) {
-    return mmv(stream, out, w, bias, in, 1);
+    return mmv(stream, out, w, bias, in, kAccumulate);
+}
+
+extern "C" cudaError_t ct_cuda_mmv_multi(cudaStream_t stream, int n, const ct_tensor *const out[],
+                                         const ct_tensor *const w[], const ct_tensor *const bias[],
+                                         const ct_tensor *in) {
+    return multi(stream, n, out, w, bias, in, kStore, nullptr);
+}
+
+extern "C" size_t ct_cuda_mmv_glu_scratch_bytes(int64_t n_tokens, int64_t rows) {
+    return static_cast<size_t>(n_tokens) * static_cast<size_t>(rows) * (2 * sizeof(float) + sizeof(unsigned));
+}
+
+extern "C" cudaError_t ct_cuda_mmv_glu(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w_gate,
+                                       const ct_tensor *b_gate, const ct_tensor *w_up, const ct_tensor *b_up,
+                                       const ct_tensor *in, bool geglu, void *scratch) {
+    const ct_tensor *outs[2] = {out, out}, *ws[2] = {w_gate, w_up}, *bs[2] = {b_gate, b_up};
+    return multi(stream, 2, outs, ws, bs, in, geglu ? kGeglu : kSwiglu, scratch);
 }

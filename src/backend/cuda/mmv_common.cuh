@@ -16,6 +16,7 @@
 #ifndef CT_MMV_HOST_EMULATION /* a CPU harness may compile the decoders with its own shims */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include "backend/cuda/activations.cuh"
 #endif
 
 namespace ct_mmv {
@@ -25,6 +26,26 @@ constexpr int kWarps = 2;         /* warps per block (independent; only share th
 constexpr int kThreads = 32 * kWarps;
 constexpr int kSmemPerWarp = 16 * 1024; /* ring budget per warp: 16 warps/SM fit in 228 KiB */
 constexpr int kMaxStages = 3;
+
+/* What a warp does with its finished sums (Params::epilogue). */
+enum Epilogue {
+    kStore = 0,      /* out = W in (+ bias) */
+    kAccumulate = 1, /* out += W in (+ bias): the residual add fused (ct_cuda_mmv_add) */
+    kSwiglu = 2,     /* segments 0 (gate) and 1 (up): out = silu(gate) * up (ct_cuda_mmv_glu) */
+    kGeglu = 3,      /* the same with gelu_tanh(gate) */
+};
+
+constexpr int kMaxSegments = 3;
+
+/* One matrix of a multi-matrix launch: the same input, the same weight type and row length. */
+struct Segment {
+    const uint8_t *w;
+    uint64_t w_span;
+    float *out;
+    const float *bias;
+    int ne1;
+    int first_block; /* the launch's blocks from here on are this segment's (set by the launcher) */
+};
 
 struct Params {
     const uint8_t *w;     /* 16-byte aligned */
@@ -38,15 +59,40 @@ struct Params {
     int ne1;              /* weight rows = outputs per token */
     int nb;               /* blocks per weight row */
     int stages;           /* ring depth, 1..kMaxStages, <= number of stages */
-    int accumulate;       /* 1: out += W in (+ bias), the residual add fused (ct_cuda_mmv_add) */
+    int epilogue;         /* Epilogue */
+    int seg;              /* the segment this warp computes (multi-matrix launches) */
+    int n_seg;            /* 0: one matrix (the fields above); 2..kMaxSegments: segs[] */
+    Segment segs[kMaxSegments];
+    /* kSwiglu/kGeglu: the two halves meet through [2][pair_stride] floats and pair_stride
+     * counters (zero before a launch, zero again after it) */
+    float *pair_scratch;
+    unsigned *pair_flags;
+    int64_t pair_stride; /* n tokens x ne1 */
 };
 
-/* The epilogue: out = v (+ bias), or out += v (+ bias) as the separate add would compute it
- * (x + (W in + bias)), so the fused residual is bit-identical to matmul then add. */
+/* The epilogue for (token t, row): v is the warp's sum. The fused residual computes
+ * x + (W in + bias) exactly as matmul then add would; the fused GLU rounds as the separate
+ * swiglu/geglu ops (activations.cuh): every fusion is bit-identical to the unfused ops. */
 __device__ __forceinline__ void store_result(const Params &p, int t, int64_t row, float v) {
     float *dst = p.out + t * p.out_stride + row;
     const float r = p.bias ? v + p.bias[row] : v;
-    *dst = p.accumulate ? *dst + r : r;
+    if (p.epilogue == kStore) {
+        *dst = r;
+    } else if (p.epilogue == kAccumulate) {
+        *dst = *dst + r;
+    } else {
+        /* gate and up rows are computed by different warps: the second to finish combines */
+        const int64_t i = static_cast<int64_t>(t) * p.ne1 + row;
+        __stcg(p.pair_scratch + p.seg * p.pair_stride + i, r);
+        __threadfence();
+        if (atomicAdd(p.pair_flags + i, 1u) == 1u) {
+            __threadfence();
+            const float other = __ldcg(p.pair_scratch + (1 - p.seg) * p.pair_stride + i);
+            const float g = p.seg == 0 ? r : other, u = p.seg == 0 ? other : r;
+            *dst = p.epilogue == kSwiglu ? ct_swiglu1(g, u) : ct_geglu1(g, u);
+            p.pair_flags[i] = 0u; /* ready for the next launch (stream order) */
+        }
+    }
 }
 
 /* How a decoder hands its weights to the kernel. */

@@ -77,15 +77,16 @@ constexpr int min_blocks_per_sm() {
     return N <= 4 ? 65536 / (kThreads * 128) : 65536 / (kThreads * 168);
 }
 
+/* One block's work: block `block` of the matrix p describes. */
 template <class D, int N>
-__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_kernel(const Params p) {
+__device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
     using G = Geometry<D>;
     static_assert(kRows * N <= 32, "one lane writes each (row, token) result");
     extern __shared__ __align__(16) uint8_t smem[];
 
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kWarps + warp) * kRows;
+    const int64_t row0 = (static_cast<int64_t>(block) * kWarps + warp) * kRows;
     if (row0 >= p.ne1) return; /* whole warp: no block-level barriers are used */
 
     uint8_t *const ring = smem + warp * p.stages * G::kSlot;
@@ -183,13 +184,46 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_kernel(c
 }
 
 template <class D, int N>
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_kernel(const Params p) {
+    mmv_body<D, N>(p, blockIdx.x);
+}
+
+/* Several matrices of one input in one launch: the block index picks the segment. */
+template <class D, int N>
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_multi_kernel(const Params p0) {
+    int seg = 0;
+#pragma unroll
+    for (int i = 1; i < kMaxSegments; i++)
+        if (i < p0.n_seg && static_cast<int>(blockIdx.x) >= p0.segs[i].first_block) seg = i;
+    Params p = p0;
+    const Segment &s = p0.segs[seg];
+    p.w = s.w;
+    p.w_span = s.w_span;
+    p.out = s.out;
+    p.bias = s.bias;
+    p.ne1 = s.ne1;
+    p.seg = seg;
+    mmv_body<D, N>(p, blockIdx.x - static_cast<unsigned>(s.first_block));
+}
+
+inline int64_t blocks_for_rows(int64_t ne1) { return ((ne1 + kRows - 1) / kRows + kWarps - 1) / kWarps; }
+
+template <class D, int N>
 cudaError_t mmv_launch_n(const Params &p, cudaStream_t stream) {
     using G = Geometry<D>;
-    const int64_t warps = (p.ne1 + kRows - 1) / kRows;
-    const dim3 grid(static_cast<unsigned>((warps + kWarps - 1) / kWarps));
     const size_t smem = static_cast<size_t>(kWarps) * p.stages * G::kSlot;
     Params copy = p;
     void *args[] = {&copy};
+    if (p.n_seg > 1) {
+        int64_t blocks = 0;
+        for (int i = 0; i < p.n_seg; i++) {
+            copy.segs[i].first_block = static_cast<int>(blocks);
+            blocks += blocks_for_rows(p.segs[i].ne1);
+        }
+        return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_multi_kernel<D, N>),
+                                dim3(static_cast<unsigned>(blocks)), dim3(kThreads), args, smem, stream);
+    }
+    const dim3 grid(static_cast<unsigned>(blocks_for_rows(p.ne1)));
     return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_kernel<D, N>), grid, dim3(kThreads), args, smem,
                             stream);
 }
