@@ -76,12 +76,16 @@ if [ "$mode" = bench ] || [ "$mode" = all ]; then
     timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -b ${CT_BATCHES:-1,8,32,64,128} -p 128 -n 128 \
         -r 1 >"$OUT/bench-batched.md" 2>"$OUT/bench-batched.err" || { tail -5 "$OUT/bench-batched.err"; note "batched bench FAILED"; }
     cat "$OUT/bench-batched.md" | tee -a "$summary"
-    if [ "${CT_KERNEL_BENCH:-1}" = 1 ]; then
+    CT_KERNEL_BENCH=${CT_KERNEL_BENCH:-1} # 1: the GEMV kernels, 2: also GEMM and attention
+    if [ "$CT_KERNEL_BENCH" != 0 ]; then
         timeout 90 "$build/bench_cuda_mmv" q4_k q6_k q4_0 >"$OUT/bench_cuda_mmv.txt" 2>&1 || note "bench_cuda_mmv exit $?"
-        timeout 90 "$build/bench_cuda_gemm" --types=q4_k,q6_k,q4_0 --n=16,128,512 >"$OUT/bench_cuda_gemm.txt" 2>&1 ||
-            note "bench_cuda_gemm exit $?"
-        timeout 60 "$build/bench_cuda_attention" --quick >"$OUT/bench_cuda_attention.txt" 2>&1 ||
-            note "bench_cuda_attention exit $?"
+        grep -iE "copy|q4_k|q6_k|q4_0" "$OUT/bench_cuda_mmv.txt" | head -20
+        if [ "$CT_KERNEL_BENCH" = 2 ]; then
+            timeout 90 "$build/bench_cuda_gemm" --types=q4_k,q6_k,q4_0 --n=16,128,512 >"$OUT/bench_cuda_gemm.txt" 2>&1 ||
+                note "bench_cuda_gemm exit $?"
+            timeout 60 "$build/bench_cuda_attention" --quick >"$OUT/bench_cuda_attention.txt" 2>&1 ||
+                note "bench_cuda_attention exit $?"
+        fi
     fi
 fi
 echo "=============== summary"
