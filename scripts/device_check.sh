@@ -65,7 +65,9 @@ if [ "$mode" = bench ] || [ "$mode" = all ]; then
             >"$OUT/synth-$t.log" 2>&1 || { tail -3 "$OUT/synth-$t.log"; note "synth $t FAILED"; }
     done
     timeout 300 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -m /tmp/llama2-7b-q4_0.gguf \
-        -p 512 -n 128 -r 3 >"$OUT/bench.md" 2>"$OUT/bench.err" || { tail -5 "$OUT/bench.err"; note "bench FAILED"; }
+        -p 512 -n 128 -r 3 >"$OUT/bench.md" 2>"$OUT/bench.err" || { tail -5 "$OUT/bench.err"; note "bench FAILED";
+        CTORCH_CUDA_FUSE=0 timeout 200 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -m /tmp/llama2-7b-q4_0.gguf \
+            -p 512 -n 128 -r 2 >>"$OUT/bench.md" 2>>"$OUT/bench.err" || note "bench (fusion off) FAILED"; }
     cat "$OUT/bench.md" | tee -a "$summary"
     # the same decode op by op: what the graphs save
     for v in CTORCH_CUDA_GRAPHS CTORCH_CUDA_FUSE; do
