@@ -10,7 +10,8 @@
  *             (cuda_graph_cache.c), one synchronization, logits copied to the caller.
  *
  * Environment: CTORCH_CUDA_GRAPHS=0 runs every pass op by op; CTORCH_CUDA_SYNC=1 synchronizes
- * and checks after every op (a failing kernel is then named exactly); CTORCH_CUDA_FUSE=0 turns
+ * and checks after every op (a failing kernel is then named exactly; the default in debug
+ * builds, CTORCH_CUDA_SYNC=0 turns it off there); CTORCH_CUDA_FUSE=0 turns
  * the peephole fusion (cuda_fuse.c) off. */
 #include "backend/cuda/backend_cuda.h"
 
@@ -464,7 +465,12 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
     s->device = device;
     snprintf(s->device_name, sizeof s->device_name, "GPU %d (%.200s)", device, prop.name);
     s->graphs_enabled = !env_is("CTORCH_CUDA_GRAPHS", "0");
+    /* debug builds check every launch by default (the "after each launch in debug builds") */
+#ifdef NDEBUG
     s->sync_each_op = env_is("CTORCH_CUDA_SYNC", "1");
+#else
+    s->sync_each_op = !env_is("CTORCH_CUDA_SYNC", "0");
+#endif
     s->fuse = !env_is("CTORCH_CUDA_FUSE", "0");
     ct_backend *be = &cb->be;
     be->name = "cuda";
