@@ -80,7 +80,11 @@ static ct_status alloc_tracked(cuda_state *s, size_t bytes, const char *what, vo
 static ct_status cuda_alloc(ct_backend *be, size_t bytes, void **out) {
     char what[64];
     snprintf(what, sizeof what, "a buffer of %zu bytes", bytes);
-    return alloc_tracked(state_of(be), bytes, what, out);
+    CT_TRY(alloc_tracked(state_of(be), bytes, what, out));
+    /* zeroed: a KV cell never written reads as 0, not as garbage (NaN x 0 would poison attention) */
+    cudaError_t e = cudaMemset(*out, 0, bytes);
+    if (e != cudaSuccess) return ct_fail(CT_ERR_DEVICE, "CUDA backend: clearing %s: %s", what, cudaGetErrorString(e));
+    return CT_OK;
 }
 
 static void cuda_release(ct_backend *be, void *p) {
@@ -329,7 +333,7 @@ static ct_status cuda_begin(ct_backend *be, const ct_forward_batch *batch) {
      * head) kernel (no attention plan: the prefill tiles and decode splits depend on the batch) */
     s->batch_invariant = be->batch_invariant;
     ct_cuda_matmul_set_batch_invariant(s->mm, s->batch_invariant);
-    if (s->batch_invariant) s->batch.attn_meta = NULL;
+    if (s->batch_invariant || s->attn_simt) s->batch.attn_meta = NULL;
     s->n_ops = 0;
     s->n_reads = 0;
     s->staging_used = 0;
@@ -472,6 +476,7 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
     s->sync_each_op = !env_is("CTORCH_CUDA_SYNC", "0");
 #endif
     s->fuse = !env_is("CTORCH_CUDA_FUSE", "0");
+    s->attn_simt = env_is("CTORCH_CUDA_ATTN", "simt");
     ct_backend *be = &cb->be;
     be->name = "cuda";
     be->impl = s;

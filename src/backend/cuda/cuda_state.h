@@ -94,6 +94,7 @@ typedef struct cuda_state {
     bool graphs_enabled; /* CTORCH_CUDA_GRAPHS (default on) */
     bool sync_each_op;   /* CTORCH_CUDA_SYNC=1: synchronize and check after every op (debugging) */
     bool fuse;           /* CTORCH_CUDA_FUSE (default on): peephole fusion, cuda_fuse.c */
+    bool attn_simt;      /* CTORCH_CUDA_ATTN=simt: attention by the per-(token, head) kernel only */
 
     /* every device allocation of alloc() and load_weight(), freed at destroy */
     void **allocs;
