@@ -61,14 +61,22 @@ static void greedy(ct_context *ctx, const ct_token *prompt, int32_t n_vocab, flo
 static void test_graphs(void) {
     ct_model *ma = NULL, *mb = NULL, *mc = NULL;
     ct_context *ca = NULL, *cb = NULL, *cc = NULL;
+    /* the caller's settings are restored afterwards (the later tests honour them) */
+    char *graphs_env = getenv("CTORCH_CUDA_GRAPHS") ? strdup(getenv("CTORCH_CUDA_GRAPHS")) : NULL;
+    char *fuse_env = getenv("CTORCH_CUDA_FUSE") ? strdup(getenv("CTORCH_CUDA_FUSE")) : NULL;
     setenv("CTORCH_CUDA_GRAPHS", "1", 1);
+    setenv("CTORCH_CUDA_FUSE", "1", 1);
     CHECK_OK(open_ctx("cuda", 1, &ma, &ca));
     setenv("CTORCH_CUDA_GRAPHS", "0", 1);
     CHECK_OK(open_ctx("cuda", 1, &mb, &cb));
     setenv("CTORCH_CUDA_FUSE", "0", 1);
     CHECK_OK(open_ctx("cuda", 1, &mc, &cc));
-    unsetenv("CTORCH_CUDA_GRAPHS");
-    unsetenv("CTORCH_CUDA_FUSE");
+    if (graphs_env) setenv("CTORCH_CUDA_GRAPHS", graphs_env, 1);
+    else unsetenv("CTORCH_CUDA_GRAPHS");
+    if (fuse_env) setenv("CTORCH_CUDA_FUSE", fuse_env, 1);
+    else unsetenv("CTORCH_CUDA_FUSE");
+    free(graphs_env);
+    free(fuse_env);
     if (!ca || !cb || !cc) goto done;
     ct_model_info info;
     ct_model_get_info(ma, &info);

@@ -158,33 +158,50 @@ static void free_reference(reference *ref) {
     free(ref->mag);
 }
 
-/* ct_cuda_mmv_multi and ct_cuda_mmv_glu against single calls (tout holds the single call's result). */
+/* ct_cuda_mmv_multi and ct_cuda_mmv_glu against single calls (tout holds the single call's
+ * result). The second multi output has a wider row stride than the first (q and k outputs
+ * do), and one GLU scratch serves every call of the test, across token counts and shapes,
+ * as one does a whole model's passes. */
+static void *glu_scratch;
+static size_t glu_scratch_bytes;
+
 static void check_fused(cudaStream_t stream, const ct_tensor *tw, const ct_tensor *tbias, const ct_tensor *tin,
                         const ct_tensor *tout, int n, int64_t out_row, const char *tname) {
-    const size_t bytes = sizeof(float) * (size_t)(n * out_row);
-    void *d_a, *d_b, *d_want, *scratch;
+    const int64_t wide_row = out_row + 12; /* the second output's stride: 12 floats more */
+    const size_t bytes = sizeof(float) * (size_t)(n * out_row), wide_bytes = sizeof(float) * (size_t)(n * wide_row);
+    void *d_a, *d_b, *d_want;
     CU(cudaMalloc(&d_a, bytes));
-    CU(cudaMalloc(&d_b, bytes));
+    CU(cudaMalloc(&d_b, wide_bytes));
     CU(cudaMalloc(&d_want, bytes));
     const size_t sbytes = ct_cuda_mmv_glu_scratch_bytes(n, tw->ne1);
-    CU(cudaMalloc(&scratch, sbytes));
-    CU(cudaMemset(scratch, 0, sbytes));
+    if (sbytes > glu_scratch_bytes) {
+        if (glu_scratch) CU(cudaFree(glu_scratch));
+        CU(cudaMalloc(&glu_scratch, sbytes));
+        CU(cudaMemset(glu_scratch, 0, sbytes));
+        glu_scratch_bytes = sbytes;
+    }
     CU(cudaMemset(d_a, 0xFF, bytes));
-    CU(cudaMemset(d_b, 0xFF, bytes));
+    CU(cudaMemset(d_b, 0xFF, wide_bytes));
     ct_tensor ta = *tout, tb = *tout;
     ta.data = d_a, tb.data = d_b;
+    tb.row_bytes = sizeof(float) * (size_t)wide_row;
     const ct_tensor *outs[2] = {&ta, &tb}, *ws[2] = {tw, tw}, *bs[2] = {tbias, tbias};
     cudaError_t e = ct_cuda_mmv_multi(stream, 2, outs, ws, bs, tin);
-    float *host = xmalloc(bytes), *host2 = xmalloc(bytes), *want = xmalloc(bytes);
+    float *host = xmalloc(bytes), *host2 = xmalloc(wide_bytes), *want = xmalloc(bytes);
     if (e == cudaErrorNotSupported) goto done; /* the plain fallback's shapes: not fusable */
     CHECK_MSG(e == cudaSuccess, "%s n=%d: ct_cuda_mmv_multi returned %s", tname, n, cudaGetErrorString(e));
     CU(cudaStreamSynchronize(stream));
     CU(cudaMemcpy(want, tout->data, bytes, cudaMemcpyDeviceToHost));
     CU(cudaMemcpy(host, d_a, bytes, cudaMemcpyDeviceToHost));
-    CU(cudaMemcpy(host2, d_b, bytes, cudaMemcpyDeviceToHost));
-    CHECK_MSG(memcmp(host, want, bytes) == 0 && memcmp(host2, want, bytes) == 0,
-              "%s %lldx%lld n=%d: ct_cuda_mmv_multi differs from ct_cuda_mmv", tname, (long long)tw->ne1,
-              (long long)tw->ne0, n);
+    CU(cudaMemcpy(host2, d_b, wide_bytes, cudaMemcpyDeviceToHost));
+    int64_t bad_multi = 0;
+    for (int t = 0; t < n; t++)
+        for (int64_t r = 0; r < tw->ne1; r++) {
+            if (memcmp(&host[t * out_row + r], &want[t * out_row + r], sizeof(float)) != 0) bad_multi++;
+            if (memcmp(&host2[t * wide_row + r], &want[t * out_row + r], sizeof(float)) != 0) bad_multi++;
+        }
+    CHECK_MSG(bad_multi == 0, "%s %lldx%lld n=%d: ct_cuda_mmv_multi: %lld values differ from ct_cuda_mmv", tname,
+              (long long)tw->ne1, (long long)tw->ne0, n, (long long)bad_multi);
     for (int geglu = 0; geglu < 2; geglu++) {
         /* want = act(single) * single, by the element-wise op */
         ct_tensor rows = *tout;
@@ -194,7 +211,7 @@ static void check_fused(cudaStream_t stream, const ct_tensor *tw, const ct_tenso
         CU(geglu ? ct_cuda_geglu(stream, &wrows, &rows, &rows) : ct_cuda_swiglu(stream, &wrows, &rows, &rows));
         CU(cudaMemset(d_a, 0xFF, bytes));
         for (int rep = 0; rep < 2; rep++) { /* twice: the counters must be left at zero */
-            e = ct_cuda_mmv_glu(stream, &ta, tw, tbias, tw, tbias, tin, geglu, scratch);
+            e = ct_cuda_mmv_glu(stream, &ta, tw, tbias, tw, tbias, tin, geglu, glu_scratch);
             CHECK_MSG(e == cudaSuccess, "%s n=%d: ct_cuda_mmv_glu returned %s", tname, n, cudaGetErrorString(e));
             CU(cudaStreamSynchronize(stream));
             CU(cudaMemcpy(host, d_a, bytes, cudaMemcpyDeviceToHost));
@@ -215,7 +232,6 @@ done:
     CU(cudaFree(d_a));
     CU(cudaFree(d_b));
     CU(cudaFree(d_want));
-    CU(cudaFree(scratch));
 }
 
 /* One call: n tokens, optional bias, input rows padded by in_pad floats (NaN), output

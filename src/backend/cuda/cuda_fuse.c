@@ -14,8 +14,8 @@
  *   2-3 matmuls of one input (q, k, v)    ->   matmul_multi (one GEMV launch), when their
  *     weights have one type and row stride. Saves 1-2 launches.
  *
- * Only for decode-sized batches (<= CT_CUDA_MMV_MAX_TOKENS tokens: the GEMV path, whose
- * results these reproduce bit for bit) and not in batch-invariant passes.
+ * Only for GEMV-sized batches (the GEMV path, whose results these reproduce bit for bit; see
+ * CUDA_FUSE_MAX_TOKENS) and not in batch-invariant passes.
  * CTORCH_CUDA_FUSE=0 turns it off (bench and tests compare). */
 #include <string.h>
 
@@ -81,9 +81,16 @@ static bool dead_after(const cuda_state *s, size_t from, const ct_tensor *t) {
     return true;
 }
 
+/* Fusion is on for single-token passes only (decode of one sequence), the case the device
+ * runs validated (fused vs unfused bit-identical, whole model vs the CPU). The kernels take up
+ * to CT_CUDA_MMV_MAX_TOKENS; two bugs of the multi-token case were found by the ragged-batch
+ * test and fixed after the last device run (per-segment output strides, the GLU counters'
+ * place in the scratch), so passes of 2-8 tokens stay unfused until a device run confirms. */
+#define CUDA_FUSE_MAX_TOKENS 1
+
 /* a matmul the GEMV kernels run */
 static bool gemv_matmul(const cuda_op *op) {
-    return op->kind == CUDA_OP_MATMUL && op->t[3].ne1 <= CT_CUDA_MMV_MAX_TOKENS &&
+    return op->kind == CUDA_OP_MATMUL && op->t[3].ne1 <= CUDA_FUSE_MAX_TOKENS &&
            ct_cuda_mmv_type_supported(op->t[1].type);
 }
 

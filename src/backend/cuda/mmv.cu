@@ -228,13 +228,13 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
     p.n_seg = n_seg;
     p.epilogue = epilogue;
     for (int i = 0; i < n_seg; i++)
-        p.segs[i] = Segment{r[i].p.w, r[i].p.w_span, r[i].p.out, r[i].p.bias, r[i].p.ne1, 0};
+        p.segs[i] = Segment{r[i].p.w, r[i].p.w_span, r[i].p.out, r[i].p.out_stride, r[i].p.bias, r[i].p.ne1, 0};
     if (epilogue == kSwiglu || epilogue == kGeglu) {
         if (n_seg != 2 || r[0].p.ne1 != r[1].p.ne1 || out[0]->data != out[1]->data || !pair_scratch)
             return cudaErrorInvalidValue;
         p.pair_stride = r[0].n * r[0].p.ne1;
-        p.pair_scratch = static_cast<float *>(pair_scratch);
-        p.pair_flags = reinterpret_cast<unsigned *>(p.pair_scratch + 2 * p.pair_stride);
+        p.pair_flags = static_cast<unsigned *>(pair_scratch);
+        p.pair_scratch = reinterpret_cast<float *>(p.pair_flags + p.pair_stride);
     }
     return r[0].ti->launch(p, static_cast<int>(r[0].n), stream);
 }

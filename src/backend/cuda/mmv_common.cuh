@@ -42,6 +42,7 @@ struct Segment {
     const uint8_t *w;
     uint64_t w_span;
     float *out;
+    int64_t out_stride; /* floats between token rows of this segment's output */
     const float *bias;
     int ne1;
     int first_block; /* the launch's blocks from here on are this segment's (set by the launcher) */
@@ -63,8 +64,9 @@ struct Params {
     int seg;              /* the segment this warp computes (multi-matrix launches) */
     int n_seg;            /* 0: one matrix (the fields above); 2..kMaxSegments: segs[] */
     Segment segs[kMaxSegments];
-    /* kSwiglu/kGeglu: the two halves meet through [2][pair_stride] floats and pair_stride
-     * counters (zero before a launch, zero again after it) */
+    /* kSwiglu/kGeglu: the two halves meet through pair_stride counters (at the start of the
+     * scratch, so they stay where they were whatever the token count: zero before a launch,
+     * zero again after it) followed by [2][pair_stride] floats */
     float *pair_scratch;
     unsigned *pair_flags;
     int64_t pair_stride; /* n tokens x ne1 */

@@ -200,6 +200,7 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_multi_ke
     p.w = s.w;
     p.w_span = s.w_span;
     p.out = s.out;
+    p.out_stride = s.out_stride;
     p.bias = s.bias;
     p.ne1 = s.ne1;
     p.seg = seg;
