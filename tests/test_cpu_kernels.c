@@ -318,7 +318,7 @@ static void check_scalar_vs_f64(ct_test_rng *rng, ct_cpu_act_precision p) {
 
 /* ---- 3. each level vs the scalar reference ----------------------------------------------------- */
 
-static const int token_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 33};
+static const int token_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 33};
 #define N_TOKEN_COUNTS (sizeof token_counts / sizeof token_counts[0])
 #define MAX_TOKENS 33
 
@@ -433,7 +433,8 @@ static void check_levels(ct_test_rng *rng, ct_cpu_act_precision p) {
                     worst = fmax(worst, run_level_case(k, &c, token_counts[i], 0, c.rows));
                 worst = fmax(worst, run_level_case(k, &c, 1, 2, c.rows - 1));
                 worst = fmax(worst, run_level_case(k, &c, 9, 1, c.rows - 2));
-                printf("  level %-10s %-3s %-5s n=%-5lld: 12 runs (1..9, 33 tokens, row ranges) max err %.2e of sum|w*a|\n",
+                worst = fmax(worst, run_level_case(k, &c, 19, 1, c.rows - 2));
+                printf("  level %-10s %-3s %-5s n=%-5lld: 15 runs (1..9, 16, 19, 33 tokens, row ranges) max err %.2e of sum|w*a|\n",
                        ct_cpu_level_name((ct_cpu_level)l), ct_cpu_act_precision_name(p), ct_type_name(type), (long long)n,
                        worst);
             }
@@ -455,9 +456,9 @@ static void check_extremes(ct_cpu_act_precision p) {
         if (!tr->quantized) continue;
         const int64_t n = tr->block_size == 256 ? 512 : 64, rows = 4;
         const size_t rb = row_bytes_of(type, n), ab = ct_cpu_act_row_bytes(type, n);
-        uint8_t *w = alloc64(rb * rows), *a = alloc64(ab * 4);
-        float *x = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n), ref[4 * 4], out[4 * 4];
-        double mags[4 * 4];
+        uint8_t *w = alloc64(rb * rows), *a = alloc64(ab * 16);
+        float *x = malloc(sizeof(float) * n), *wf = malloc(sizeof(float) * n), ref[16 * 4], out[16 * 4];
+        double mags[16 * 4];
         /* every bit set (the largest levels, 6-bit scales and mins), fp16 scales +-1 (0xFF
          * bytes would be NaN), Q6_K sub-block scales -128, Q8_0 levels -128 in rows 2 and 3 */
         memset(w, 0xFF, rb * rows);
@@ -476,16 +477,16 @@ static void check_extremes(ct_cpu_act_precision p) {
             if (type == CT_TYPE_Q8_0 && r >= 2) /* levels of -128 */
                 for (size_t b = 0; b < rb / tr->type_size; b++) memset(w + (size_t)r * rb + b * tr->type_size + 2, 0x80, 32);
         }
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < 16; t++) {
             for (int64_t i = 0; i < n; i++) x[i] = t % 2 ? -3.0f : 3.0f;
-            if (t >= 2)
+            if (t % 4 >= 2)
                 for (int64_t i = 0; i < n; i += 2) x[i] = -x[i];
             ct_cpu_quantize_activations(scalar, type, x, n, a + t * ab);
         }
         const ct_tensor wt = {.data = w, .type = type, .ne0 = n, .ne1 = rows, .row_bytes = rb, .name = "w"};
-        ct_cpu_qmatmul(scalar, &wt, a, 4, ref, rows, 0, rows);
+        ct_cpu_qmatmul(scalar, &wt, a, 16, ref, rows, 0, rows);
         double *ad = malloc(sizeof(double) * n);
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < 16; t++) {
             dequantize_act(type, p, a + t * ab, n, ad);
             for (int64_t r = 0; r < rows; r++) {
                 CHECK_OK(ct_dequantize_row(type, w + r * rb, wf, n));
@@ -499,7 +500,7 @@ static void check_extremes(ct_cpu_act_precision p) {
         for (int l = CT_CPU_AVX2; l <= (int)ct_cpu_level_best(); l++) {
             const ct_qkernels *k = table((ct_cpu_level)l, p);
             if (!k) continue;
-            for (int nt = 1; nt <= 4; nt += 3) { /* matrix-vector and matrix-matrix */
+            for (int nt = 1; nt <= 16; nt *= 4) { /* matrix-vector, two-halves tiles, int16 tiles (AVX-512 Q16) */
                 ct_cpu_qmatmul(k, &wt, a, nt, out, rows, 0, rows);
                 for (int i = 0; i < nt * rows; i++)
                     CHECK_MSG(fabs((double)out[i] - ref[i]) <= 1e-5 * mags[i],

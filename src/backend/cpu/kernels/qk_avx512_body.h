@@ -12,6 +12,8 @@
  * reuses it for every token, T tokens at a time, so the unpacking cost is paid once per
  * weight block instead of once per token. */
 #include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "backend/cpu/kernels/qk_internal.h"
 
@@ -72,6 +74,282 @@ QK_INLINE __m512 f16_pair(uint16_t a, uint16_t b) {
     const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)),
                                               _mm_set1_epi16((short)b), 1);
     return _mm512_cvtph_ps(h);
+}
+
+/* ========================================================================================
+ * Q16 matrix-matrix through int16 x int16 products (vpdpwssd), for Q4_K, Q6_K and Q8_0.
+ * The (qs, ql) halves cost two int8 products per weight byte plus the scale work; here each
+ * call first turns its tokens' activations into one int16 value per element (V = 256 qs +
+ * ql, exactly the value the halves stand for), and each tile of weight rows is expanded
+ * into int16 levels already multiplied by their sub-block scale (offsets folded in), so one
+ * vpdpwssd does 32 multiply-adds of the full-precision product and a 256-element group
+ * needs 8 of them, one int32 -> float conversion and two float operations per row and token.
+ * A group is 256 elements: a k-quant super-block (every lane shares one scale d), or eight
+ * 32-element blocks stored transposed in 4-element units, so that int32 lanes 2b and 2b+1
+ * hold block b's products and the float scale is a per-lane vector.
+ * int32 lanes: 16 products each; |level x scale| <= 4096 (Q6_K: 32 x 128), |V| <= 32639:
+ * 16 x 4096 x 32639 = 2139029504 < 2^31 - 1, so the integer part is exact.
+ * ======================================================================================== */
+
+enum {
+    QK_W16_GROUP = 640, /* bytes of one expanded group: int16[256] | float[16] scale | float[16] min term */
+    QK_W16_KC = 8,      /* groups per K chunk of the weight scratch */
+    QK_W16_R = 4,       /* rows per tile */
+    QK_W16_T = 4,       /* tokens per tile */
+    /* fewer tokens than this take the two-halves kernels: the conversion and the expansion
+     * are paid per call and per tile of rows, and the matrix-vector kernels (below 4 tokens)
+     * and the two-halves tiles (4-15 tokens) then give a short batch the same arithmetic as
+     * decode steps of the same tokens, as before; batch-invariant calls never take it */
+    QK_W16_MIN_T = 16,
+};
+
+QK_INLINE int w16_type(const int type) { return type == CT_TYPE_Q4_K || type == CT_TYPE_Q6_K || type == CT_TYPE_Q8_0; }
+QK_INLINE int w16_has_min(const int type) { return type == CT_TYPE_Q4_K; }
+
+/* thread-local scratch for the converted activations, freed when the thread exits */
+static pthread_key_t w16_key;
+static pthread_once_t w16_key_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *w16_buf;
+static _Thread_local size_t w16_cap;
+static void w16_make_key(void) { (void)pthread_key_create(&w16_key, free); }
+
+static void *w16_scratch(size_t bytes) {
+    if (bytes <= w16_cap) return w16_buf;
+    pthread_once(&w16_key_once, w16_make_key);
+    free(w16_buf);
+    bytes = (bytes + 65535) & ~(size_t)65535;
+    w16_buf = aligned_alloc(64, bytes);
+    w16_cap = w16_buf ? bytes : 0;
+    (void)pthread_setspecific(w16_key, w16_buf);
+    return w16_buf;
+}
+
+/* the int16 value of 32 elements from their halves */
+QK_INLINE __m512i w16_v32(const int8_t *qs, const int8_t *ql) {
+    const __m512i hi = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)qs));
+    const __m512i lo = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)ql));
+    return _mm512_add_epi16(_mm512_slli_epi16(hi, 8), lo);
+}
+
+/* 8x8 transpose of 64-bit units: r[i] unit c <-> r[c] unit i */
+QK_INLINE void w16_transpose8(__m512i r[8]) {
+#pragma GCC unroll 3
+    for (int d = 4; d >= 1; d /= 2) {
+        __m512i ia, ib;
+        {
+            int64_t a[8], b[8];
+            for (int c = 0; c < 8; c++) {
+                a[c] = c & d ? 8 + c - d : c;
+                b[c] = c & d ? 8 + c : c + d;
+            }
+            ia = _mm512_loadu_si512((const void *)a);
+            ib = _mm512_loadu_si512((const void *)b);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+            if (!(i & d)) {
+                const __m512i x = r[i], y = r[i + d];
+                r[i] = _mm512_permutex2var_epi64(x, ia, y);
+                r[i + d] = _mm512_permutex2var_epi64(x, ib, y);
+            }
+    }
+}
+
+/* Activations of one token: groups [0, ng) of the row -> dst (ng x QK_W16_GROUP bytes). */
+QK_INLINE void w16_convert(const int type, const uint8_t *act, int64_t n, uint8_t *dst) {
+    if (type == CT_TYPE_Q8_0) {
+        const ct_act_view a = ct_act_view_q8_32(act, n);
+        const int64_t nb = n / 32;
+        for (int64_t g = 0; g * 8 < nb; g++, dst += QK_W16_GROUP) {
+            const int64_t b0 = 8 * g, nbg = nb - b0 < 8 ? nb - b0 : 8;
+            __m512i v[8];
+#pragma GCC unroll 8
+            for (int b = 0; b < 8; b++)
+                v[b] = b < nbg ? w16_v32(a.qs + 32 * (b0 + b), a.ql + 32 * (b0 + b)) : _mm512_setzero_si512();
+            w16_transpose8(v);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm512_store_si512((void *)(dst + 64 * j), v[j]);
+            /* lanes 2b, 2b+1: block b's scale; the min term is unused (Q8_0 has none) */
+            const __mmask16 kb = (__mmask16)((1u << nbg) - 1);
+            const __m512i pair_idx = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+            const __m512 d8 = _mm512_maskz_loadu_ps(kb, a.d + b0);
+            _mm512_store_ps((float *)(dst + 512), _mm512_permutexvar_ps(pair_idx, d8));
+            _mm512_store_ps((float *)(dst + 576), _mm512_setzero_ps());
+        }
+        return;
+    }
+    const ct_act_view a = ct_act_view_q8_256(act, n);
+    for (int64_t g = 0; g < n / 256; g++, dst += QK_W16_GROUP) {
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            _mm512_store_si512((void *)(dst + 64 * j), w16_v32(a.qs + 256 * g + 32 * j, a.ql + 256 * g + 32 * j));
+        const __m512 da = _mm512_set1_ps(a.d[g]);
+        _mm512_store_ps((float *)(dst + 512), da);
+        /* the sums of V over each 16 elements: (hs, ls) pairs . (256, 1) */
+        const __m512i s = _mm512_madd_epi16(_mm512_loadu_si512((const void *)(a.bsums + 32 * g)), _mm512_set1_epi32(0x00010100));
+        _mm512_store_ps((float *)(dst + 576), _mm512_mul_ps(_mm512_cvtepi32_ps(s), da));
+    }
+}
+
+/* One row's groups [g0, g0 + ng) -> dst (ng x QK_W16_GROUP bytes). */
+QK_INLINE void w16_expand(const int type, const uint8_t *row, int64_t n, int64_t g0, int64_t ng, uint8_t *dst) {
+    for (int64_t g = g0; g < g0 + ng; g++, dst += QK_W16_GROUP) {
+        __m512i *w = (__m512i *)dst;
+        float *dv = (float *)(dst + 512), *mv = (float *)(dst + 576);
+        if (type == CT_TYPE_Q8_0) {
+            const int64_t nb = n / 32, b0 = 8 * g, nbg = nb - b0 < 8 ? nb - b0 : 8;
+            __m512i v[8];
+            __m512 d8 = _mm512_setzero_ps();
+            float ds[16] = {0};
+            for (int b = 0; b < 8; b++) {
+                if (b < nbg) {
+                    const uint8_t *p = row + (size_t)(b0 + b) * sizeof(block_q8_0);
+                    v[b] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + 2)));
+                    ds[2 * b] = ds[2 * b + 1] = f16_to_f32(load_u16(p));
+                } else {
+                    v[b] = _mm512_setzero_si512();
+                }
+            }
+            w16_transpose8(v);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) _mm512_store_si512(w + j, v[j]);
+            d8 = _mm512_loadu_ps(ds);
+            _mm512_store_ps(dv, d8);
+            _mm512_store_ps(mv, _mm512_setzero_ps());
+        } else if (type == CT_TYPE_Q4_K) {
+            const uint8_t *p = row + (size_t)g * sizeof(block_q4_K);
+            uint32_t sw[4];
+            ct_qk_k4_scale_words(p + 4, sw);
+            uint8_t sc[8], m[8];
+            memcpy(sc, sw, 8);
+            memcpy(m, sw + 2, 8);
+            const __m256i low4 = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
+                const __m512i lo = _mm512_cvtepu8_epi16(_mm256_and_si256(q, low4));
+                const __m512i hi = _mm512_cvtepu8_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+                _mm512_store_si512(w + 2 * c, _mm512_mullo_epi16(lo, _mm512_set1_epi16((short)sc[2 * c])));
+                _mm512_store_si512(w + 2 * c + 1, _mm512_mullo_epi16(hi, _mm512_set1_epi16((short)sc[2 * c + 1])));
+            }
+            const float d = f16_to_f32(load_u16(p)), dm = f16_to_f32(load_u16(p + 2));
+            _mm512_store_ps(dv, _mm512_set1_ps(d));
+            const __m512 mf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_setr_epi8(
+                (char)m[0], (char)m[0], (char)m[1], (char)m[1], (char)m[2], (char)m[2], (char)m[3], (char)m[3], (char)m[4],
+                (char)m[4], (char)m[5], (char)m[5], (char)m[6], (char)m[6], (char)m[7], (char)m[7])));
+            _mm512_store_ps(mv, _mm512_mul_ps(mf, _mm512_set1_ps(-dm)));
+        } else { /* Q6_K */
+            const block_q6_K *b = (const block_q6_K *)(row + (size_t)g * sizeof(block_q6_K));
+            const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+            __m512i q[4];
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+                const __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)), _mm256_slli_epi16(qh, 2), 1);
+                const __m512i h23 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(h01, bits45));
+                q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), _mm512_and_si512(h23, bits45));
+            }
+            const __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+            const __m512i off = _mm512_set1_epi16(32);
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m256i half = j % 2 ? _mm512_extracti64x4_epi64(q[j / 2], 1) : _mm512_castsi512_si256(q[j / 2]);
+                const __m512i lv = _mm512_sub_epi16(_mm512_cvtepu8_epi16(half), off);
+                const __m512i sidx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * j))),
+                                                        _mm256_set1_epi16((short)(2 * j + 1)), 1);
+                _mm512_store_si512(w + j, _mm512_mullo_epi16(lv, _mm512_permutexvar_epi16(sidx, s16)));
+            }
+            _mm512_store_ps(dv, _mm512_set1_ps(f16_to_f32(b->d)));
+            _mm512_store_ps(mv, _mm512_setzero_ps());
+        }
+    }
+}
+
+/* R rows (buf: r-th row's groups at buf + r * QK_W16_KC * QK_W16_GROUP) x T tokens (act: token t's
+ * groups at act + t * as) over ng groups; adds into out (or stores when first). */
+QK_INLINE void w16_tile(const int type, const int R, const int T, const uint8_t *buf, const uint8_t *act, size_t as,
+                        int64_t ng, float *out, size_t os, int first) {
+    __m512 accf[QK_W16_R][QK_W16_T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) accf[r][t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < ng; k++) {
+        __m512i acc[QK_W16_R][QK_W16_T];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();
+        const uint8_t *ak = act + (size_t)k * QK_W16_GROUP, *wk = buf + (size_t)k * QK_W16_GROUP;
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i v[QK_W16_T];
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) v[t] = _mm512_load_si512((const void *)(ak + (size_t)t * as + 64 * j));
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                const __m512i w = _mm512_load_si512((const void *)(wk + (size_t)r * QK_W16_KC * QK_W16_GROUP + 64 * j));
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) acc[r][t] = dot_i16(acc[r][t], w, v[t]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const uint8_t *wr = wk + (size_t)r * QK_W16_KC * QK_W16_GROUP;
+            const __m512 dw = _mm512_load_ps((const float *)(wr + 512));
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                const uint8_t *at = ak + (size_t)t * as;
+                const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][t]), dw);
+                accf[r][t] = _mm512_fmadd_ps(f, _mm512_load_ps((const float *)(at + 512)), accf[r][t]);
+                if (w16_has_min(type))
+                    accf[r][t] = _mm512_fmadd_ps(_mm512_load_ps((const float *)(wr + 576)),
+                                                 _mm512_load_ps((const float *)(at + 576)), accf[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const float v = _mm512_reduce_add_ps(accf[r][t]);
+            float *o = &out[(size_t)t * os + (size_t)r];
+            *o = first ? v : *o + v;
+        }
+}
+
+QK_INLINE void w16_rows(const int type, const int R, const uint8_t *w, size_t wb, int64_t n, const uint8_t *cv,
+                        size_t as, int64_t ng, int64_t nt, float *out, size_t os, uint8_t *buf) {
+    for (int64_t g0 = 0; g0 < ng; g0 += QK_W16_KC) {
+        const int64_t kc = ng - g0 < QK_W16_KC ? ng - g0 : QK_W16_KC;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            w16_expand(type, w + (size_t)r * wb, n, g0, kc, buf + (size_t)r * QK_W16_KC * QK_W16_GROUP);
+        const uint8_t *ag = cv + (size_t)g0 * QK_W16_GROUP;
+        int64_t t = 0;
+        for (; t + QK_W16_T <= nt; t += QK_W16_T)
+            w16_tile(type, R, QK_W16_T, buf, ag + (size_t)t * as, as, kc, out + (size_t)t * os, os, g0 == 0);
+        for (; t < nt; t++) w16_tile(type, R, 1, buf, ag + (size_t)t * as, as, kc, out + (size_t)t * os, os, g0 == 0);
+    }
+}
+
+/* The whole call; false when the scratch could not be had (the caller then runs the
+ * two-halves kernels). */
+QK_INLINE bool w16_matmul(const int type, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act, size_t ab,
+                          int64_t nt, float *out, size_t os, int64_t r0, int64_t r1) {
+    const int64_t ng = (n + 255) / 256;
+    const size_t as = (size_t)ng * QK_W16_GROUP;
+    uint8_t *cv = w16_scratch(as * (size_t)nt);
+    if (!cv) return false;
+    for (int64_t t = 0; t < nt; t++) w16_convert(type, act + (size_t)t * ab, n, cv + (size_t)t * as);
+    uint8_t buf[QK_W16_R * QK_W16_KC * QK_W16_GROUP] __attribute__((aligned(64)));
+    int64_t r = r0;
+    for (; r + QK_W16_R <= r1; r += QK_W16_R)
+        w16_rows(type, QK_W16_R, w + (size_t)r * wb, wb, n, cv, as, ng, nt, out + r, os, buf);
+    for (; r < r1; r++) w16_rows(type, 1, w + (size_t)r * wb, wb, n, cv, as, ng, nt, out + r, os, buf);
+    return true;
 }
 
 /* ========================================================================================
@@ -309,6 +587,8 @@ QK_INLINE void gemm32_rows(const int type, const int P, const int R, const uint8
 
 QK_INLINE void matmul32(const int type, const int P, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
                         size_t ab, int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    if (P == 2 && w16_type(type) && !invariant && nt >= QK_W16_MIN_T && w16_matmul(type, w, wb, n, act, ab, nt, out, os, r0, r1))
+        return;
     if (nt < QK_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *at = act + (size_t)t * ab;
@@ -620,6 +900,8 @@ QK_INLINE void gemm256_rows(const int type, const int P, const int R, const uint
 
 QK_INLINE void matmul256(const int type, const int P, const uint8_t *w, size_t wb, int64_t n, const uint8_t *act,
                          size_t ab, int64_t nt, float *out, size_t os, int64_t r0, int64_t r1, bool invariant) {
+    if (P == 2 && w16_type(type) && !invariant && nt >= QK_W16_MIN_T && w16_matmul(type, w, wb, n, act, ab, nt, out, os, r0, r1))
+        return;
     if (nt < QK_GEMM_MIN_T && !invariant) {
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *at = act + (size_t)t * ab;

@@ -224,12 +224,13 @@ static void qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, i
         k->matmul[w->type](w->data, w->row_bytes, w->ne0, act, act_bytes, n_tokens, out, out_stride, r0, r1, invariant);
         return;
     }
-    /* more than 4 tokens: the whole call would take the matrix-matrix tiles, so each block
-     * must too (invariant), whatever its size: the same per-token arithmetic */
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += block)
-        k->matmul[w->type](w->data, w->row_bytes, w->ne0, (const uint8_t *)act + (size_t)t0 * act_bytes, act_bytes,
-                           n_tokens - t0 < block ? n_tokens - t0 : block, out + (size_t)t0 * out_stride, out_stride,
-                           r0, r1, true);
+    /* more than 4 tokens: the whole call would take the matrix-matrix tiles, so a block of
+     * fewer than 4 must too (invariant), whatever its size */
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += block) {
+        const int64_t nb = n_tokens - t0 < block ? n_tokens - t0 : block;
+        k->matmul[w->type](w->data, w->row_bytes, w->ne0, (const uint8_t *)act + (size_t)t0 * act_bytes, act_bytes, nb,
+                           out + (size_t)t0 * out_stride, out_stride, r0, r1, invariant || nb < 4);
+    }
 }
 
 void ct_cpu_qmatmul(const ct_qkernels *k, const ct_tensor *w, const void *act, int64_t n_tokens, float *out,
