@@ -95,7 +95,7 @@ enum {
     QK_W16_GROUP = 640, /* bytes of one expanded group: int16[256] | float[16] scale | float[16] min term */
     QK_W16_KC = 8,      /* groups per K chunk of the weight scratch */
     QK_W16_R = 4,       /* rows per tile */
-    QK_W16_T = 4,       /* tokens per tile */
+    QK_W16_T = 3,       /* tokens per tile */
     /* fewer tokens than this take the two-halves kernels: the conversion and the expansion
      * are paid per call and per tile of rows, and the matrix-vector kernels (below 4 tokens)
      * and the two-halves tiles (4-15 tokens) then give a short batch the same arithmetic as
@@ -272,34 +272,34 @@ QK_INLINE void w16_expand(const int type, const uint8_t *row, int64_t n, int64_t
 QK_INLINE void w16_tile(const int type, const int R, const int T, const uint8_t *buf, const uint8_t *act, size_t as,
                         int64_t ng, float *out, size_t os, int first) {
     __m512 accf[QK_W16_R][QK_W16_T];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++) accf[r][t] = _mm512_setzero_ps();
     for (int64_t k = 0; k < ng; k++) {
         __m512i acc[QK_W16_R][QK_W16_T];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();
         const uint8_t *ak = act + (size_t)k * QK_W16_GROUP, *wk = buf + (size_t)k * QK_W16_GROUP;
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++) {
             __m512i v[QK_W16_T];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) v[t] = _mm512_load_si512((const void *)(ak + (size_t)t * as + 64 * j));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
                 const __m512i w = _mm512_load_si512((const void *)(wk + (size_t)r * QK_W16_KC * QK_W16_GROUP + 64 * j));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int t = 0; t < T; t++) acc[r][t] = dot_i16(acc[r][t], w, v[t]);
             }
         }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *wr = wk + (size_t)r * QK_W16_KC * QK_W16_GROUP;
             const __m512 dw = _mm512_load_ps((const float *)(wr + 512));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const uint8_t *at = ak + (size_t)t * as;
                 const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][t]), dw);
@@ -310,9 +310,9 @@ QK_INLINE void w16_tile(const int type, const int R, const int T, const uint8_t 
             }
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
             const float v = _mm512_reduce_add_ps(accf[r][t]);
             float *o = &out[(size_t)t * os + (size_t)r];
