@@ -269,6 +269,18 @@ QK_INLINE void w16_expand(const int type, const uint8_t *row, int64_t n, int64_t
 
 /* R rows (buf: r-th row's groups at buf + r * QK_W16_KC * QK_W16_GROUP) x T tokens (act: token t's
  * groups at act + t * as) over ng groups; adds into out (or stores when first). */
+/* [sum(a), sum(b), sum(c), sum(d)] */
+QK_INLINE __m128 w16_sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    /* halves: [a lo+hi (8), b lo+hi (8)] and the same for c, d */
+    const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+    /* 128-bit lanes: [a (4), b (4), c (4), d (4)] */
+    __m512 y = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    y = _mm512_add_ps(y, _mm512_permute_ps(y, 0x4E)); /* swap pairs within each lane */
+    y = _mm512_add_ps(y, _mm512_permute_ps(y, 0xB1)); /* swap neighbours: every element = the lane's sum */
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), y));
+}
+
 QK_INLINE void w16_tile(const int type, const int R, const int T, const uint8_t *buf, const uint8_t *act, size_t as,
                         int64_t ng, float *out, size_t os, int first) {
     __m512 accf[QK_W16_R][QK_W16_T];
@@ -309,6 +321,15 @@ QK_INLINE void w16_tile(const int type, const int R, const int T, const uint8_t 
                                                  _mm512_load_ps((const float *)(at + 576)), accf[r][t]);
             }
         }
+    }
+    if (R == 4) { /* each token's 4 row sums at once, into out[t][0..3] */
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const __m128 v = w16_sum4(accf[0][t], accf[1][t], accf[2][t], accf[3][t]);
+            float *o = &out[(size_t)t * os];
+            _mm_storeu_ps(o, first ? v : _mm_add_ps(_mm_loadu_ps(o), v));
+        }
+        return;
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
