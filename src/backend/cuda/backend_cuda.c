@@ -60,8 +60,12 @@ static ct_status track(cuda_state *s, void *p, size_t bytes) {
         void **a = ct_realloc_array(s->allocs, cap, sizeof *a, "CUDA allocation list");
         if (!a) return CT_ERR_OUT_OF_MEMORY;
         s->allocs = a;
+        size_t *b = ct_realloc_array(s->alloc_bytes, cap, sizeof *b, "CUDA allocation list");
+        if (!b) return CT_ERR_OUT_OF_MEMORY;
+        s->alloc_bytes = b;
         s->cap_allocs = cap;
     }
+    s->alloc_bytes[s->n_allocs] = bytes;
     s->allocs[s->n_allocs++] = p;
     s->device_bytes += bytes;
     return CT_OK;
@@ -80,9 +84,11 @@ static ct_status alloc_tracked(cuda_state *s, size_t bytes, const char *what, vo
 static ct_status cuda_alloc(ct_backend *be, size_t bytes, void **out) {
     char what[64];
     snprintf(what, sizeof what, "a buffer of %zu bytes", bytes);
-    CT_TRY(alloc_tracked(state_of(be), bytes, what, out));
-    /* zeroed: a KV cell never written reads as 0, not as garbage (NaN x 0 would poison attention) */
-    cudaError_t e = cudaMemset(*out, 0, bytes);
+    cuda_state *s = state_of(be);
+    CT_TRY(alloc_tracked(s, bytes, what, out));
+    /* zeroed: a KV cell never written reads as 0, not as garbage (NaN x 0 would poison attention);
+     * on the backend's stream, so every later op is ordered after it */
+    cudaError_t e = cudaMemsetAsync(*out, 0, bytes, s->stream);
     if (e != cudaSuccess) return ct_fail(CT_ERR_DEVICE, "CUDA backend: clearing %s: %s", what, cudaGetErrorString(e));
     return CT_OK;
 }
@@ -92,7 +98,10 @@ static void cuda_release(ct_backend *be, void *p) {
     for (size_t i = 0; i < s->n_allocs; i++)
         if (s->allocs[i] == p) {
             cudaFree(p);
-            s->allocs[i] = s->allocs[--s->n_allocs];
+            s->device_bytes -= s->alloc_bytes[i];
+            s->n_allocs--;
+            s->allocs[i] = s->allocs[s->n_allocs];
+            s->alloc_bytes[i] = s->alloc_bytes[s->n_allocs];
             return;
         }
 }
@@ -159,7 +168,6 @@ static ct_status cuda_read_rows(ct_backend *be, const ct_tensor *src, float *dst
     if (!op) return s->pending;
     op->t[0] = *src;
     op->present = 1;
-    op->n_tensors = 1;
     op->staging_offset = s->staging_used;
     s->reads[s->n_reads++] = (cuda_read){.dst = dst, .staging_offset = s->staging_used, .bytes = bytes};
     s->staging_used = align_up(s->staging_used + bytes, 256);
@@ -196,7 +204,6 @@ static ct_status ensure_meta(cuda_state *s, int32_t n_tokens, int64_t n_blocks, 
     if (s->meta_dev) cudaFree(s->meta_dev);
     if (s->meta_host) cudaFreeHost(s->meta_host);
     s->meta_dev = s->meta_host = NULL;
-    s->meta_dev_cap = s->meta_host_cap = 0;
     *lay = (meta_layout){0};
     void *dev = NULL;
     CT_TRY(device_malloc(s, want.attn_dev + want.rest, "the batch's metadata", &dev));
@@ -210,8 +217,6 @@ static ct_status ensure_meta(cuda_state *s, int32_t n_tokens, int64_t n_blocks, 
     }
     s->meta_dev = dev;
     s->meta_host = host;
-    s->meta_dev_cap = want.attn_dev + want.rest;
-    s->meta_host_cap = want.attn_host + want.rest;
     *lay = want;
     return CT_OK;
 }
@@ -416,6 +421,7 @@ static void cuda_destroy(ct_backend *be) {
     ct_cuda_matmul_destroy(s->mm);
     for (size_t i = 0; i < s->n_allocs; i++) cudaFree(s->allocs[i]);
     free(s->allocs);
+    free(s->alloc_bytes);
     if (s->meta_dev) cudaFree(s->meta_dev);
     if (s->meta_host) cudaFreeHost(s->meta_host);
     if (s->staging) cudaFreeHost(s->staging);

@@ -133,7 +133,6 @@ static bool glu_triple(const cuda_state *s, size_t i, cuda_op *fused) {
     if (g->present >> 2 & 1u) fused->t[5] = g->t[2], fused->present |= 1u << 5;
     if (u->present >> 2 & 1u) fused->t[6] = u->t[2], fused->present |= 1u << 6;
     fused->t[7] = *in;
-    fused->n_tensors = 8;
     return true;
 }
 
@@ -164,7 +163,6 @@ static int multi_run(const cuda_state *s, size_t i, cuda_op *fused) {
     }
     fused->t[9] = first->t[3];
     fused->present |= 1u << 9;
-    fused->n_tensors = 10;
     return n;
 }
 

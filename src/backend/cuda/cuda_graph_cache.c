@@ -34,16 +34,23 @@ static pass_shape shape_of(const cuda_state *s) {
     return p;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+/* 8 bytes a step: the op list of a 7B decode step is ~100 KB, hashed every pass */
+static uint64_t hash_words(uint64_t h, const void *data, size_t n) {
     const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, sizeof w);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    for (size_t i = n & ~(size_t)7; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
 }
 
-uint64_t ct_cuda_pass_hash(const cuda_state *s) {
+static uint64_t pass_hash(const cuda_state *s) {
     pass_shape p = shape_of(s);
-    uint64_t h = fnv1a(0xcbf29ce484222325ull, &p, sizeof p);
-    return fnv1a(h, s->ops, s->n_ops * sizeof *s->ops);
+    uint64_t h = hash_words(0xcbf29ce484222325ull, &p, sizeof p);
+    return hash_words(h, s->ops, s->n_ops * sizeof *s->ops);
 }
 
 static void entry_clear(cuda_graph_entry *e) {
@@ -119,7 +126,7 @@ ct_status ct_cuda_graphs_run(cuda_state *s) {
         c->direct++;
         return ct_cuda_run_ops(s, false);
     }
-    uint64_t hash = ct_cuda_pass_hash(s);
+    uint64_t hash = pass_hash(s);
     cuda_graph_entry *hit = NULL;
     for (int i = 0; i < CUDA_GRAPH_CACHE_SIZE && !hit; i++)
         if (entry_matches(&c->entries[i], hash, s)) hit = &c->entries[i];

@@ -38,7 +38,6 @@ static void put(cuda_op *op, int i, const ct_tensor *t) {
     if (!t) return;
     op->t[i] = *t;
     op->present |= 1u << i;
-    if (i + 1 > op->n_tensors) op->n_tensors = i + 1;
 }
 
 static const ct_tensor *get(const cuda_op *op, int i) { return (op->present >> i) & 1u ? &op->t[i] : NULL; }

@@ -50,7 +50,6 @@ typedef enum cuda_op_kind {
  * ops compare equal byte for byte: that comparison is what licenses a graph replay. */
 typedef struct cuda_op {
     int32_t kind;
-    int32_t n_tensors;
     uint32_t present; /* bit i: t[i] given (optional tensors: bias, norm weight) */
     int32_t i;        /* gather_outputs' first row */
     float f;          /* eps, scale */
@@ -98,6 +97,7 @@ typedef struct cuda_state {
 
     /* every device allocation of alloc() and load_weight(), freed at destroy */
     void **allocs;
+    size_t *alloc_bytes; /* the size of each, so device_bytes stays what is held */
     size_t n_allocs, cap_allocs;
     size_t device_bytes;
 
@@ -107,7 +107,7 @@ typedef struct cuda_state {
 
     /* the batch: metadata laid out in meta_host (pinned), uploaded to meta_dev at end() */
     uint8_t *meta_host, *meta_dev;
-    size_t meta_host_cap, meta_dev_cap, meta_used;
+    size_t meta_used; /* bytes of attention's plan to upload */
     int32_t *seq_table_off; /* per sequence id: where its blocks start in block_table, -1 if absent */
     int32_t *seq_blocks;    /* per sequence id: blocks it needs in this pass */
     int32_t seq_cap;
@@ -149,7 +149,6 @@ void ct_cuda_fuse_ops(cuda_state *s);
 size_t ct_cuda_fused_glu_scratch_bytes(const cuda_state *s);
 
 /* cuda_graph_cache.c */
-uint64_t ct_cuda_pass_hash(const cuda_state *s);
 /* Runs the recorded pass on the stream: replays a cached graph, captures one when this op list
  * was seen in an earlier pass, or launches op by op. Returns a status naming the failing op. */
 ct_status ct_cuda_graphs_run(cuda_state *s);

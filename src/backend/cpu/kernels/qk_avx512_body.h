@@ -103,6 +103,22 @@ enum {
     QK_W16_MIN_T = 16,
 };
 
+/* A Q6_K block's 256 levels (0..63) as bytes, four 64-byte vectors: element 128h + 32g + l
+ * in q[2h + g/2], byte 32(g%2) + l; the low nibble from ql[64h + 32(g%2) + l] (>> 4 for
+ * g >= 2), the high 2 bits from qh[32h + l] at bit pair g. */
+QK_INLINE void q6k_levels(const block_q6_K *b, __m512i q[4]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        const __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)), _mm256_slli_epi16(qh, 2), 1);
+        const __m512i h23 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(h01, bits45));
+        q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), _mm512_and_si512(h23, bits45));
+    }
+}
+
 QK_INLINE int w16_type(const int type) { return type == CT_TYPE_Q4_K || type == CT_TYPE_Q6_K || type == CT_TYPE_Q8_0; }
 QK_INLINE int w16_has_min(const int type) { return type == CT_TYPE_Q4_K; }
 
@@ -240,17 +256,8 @@ QK_INLINE void w16_expand(const int type, const uint8_t *row, int64_t n, int64_t
             _mm512_store_ps(mv, _mm512_mul_ps(mf, _mm512_set1_ps(-dm)));
         } else { /* Q6_K */
             const block_q6_K *b = (const block_q6_K *)(row + (size_t)g * sizeof(block_q6_K));
-            const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
             __m512i q[4];
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-                const __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)), _mm256_slli_epi16(qh, 2), 1);
-                const __m512i h23 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-                q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(h01, bits45));
-                q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), _mm512_and_si512(h23, bits45));
-            }
+            q6k_levels(b, q);
             const __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
             const __m512i off = _mm512_set1_epi16(32);
 #pragma GCC unroll 8
@@ -772,19 +779,9 @@ QK_INLINE void expand256_scales(const int type, const uint8_t *p, e256 *e) {
         e->dm = f16_to_f32(load_u16(p + 2));
         break;
     }
-    default: { /* Q6_K: element 128h + 32g + l; low nibble in ql[64h + 32(g%2) + l] (>>4 for g >= 2),
-                  high 2 bits in qh[32h + l] at bit pair g */
+    default: { /* Q6_K: levels as q6k_levels lays them out */
         const block_q6_K *b = (const block_q6_K *)p;
-        const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
-#pragma GCC unroll 4
-        for (int h = 0; h < 2; h++) {
-            const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-            const __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(q, 4)), _mm256_slli_epi16(q, 2), 1);
-            const __m512i h23 = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 2), 1);
-            e->q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, low4), _mm512_and_si512(h01, bits45));
-            e->q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low4), _mm512_and_si512(h23, bits45));
-        }
+        q6k_levels(b, e->q);
         const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
         set_scales256(e, s16);
         e->mc = _mm256_slli_epi16(s16, 5); /* offset 32 */
