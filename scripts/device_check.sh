@@ -90,5 +90,16 @@ if [ "$mode" = bench ] || [ "$mode" = all ]; then
         fi
     fi
 fi
+# ---- profile: per-op GPU time (CTORCH_CUDA_PROFILE=1) of single-sequence and 128-sequence decode ----
+if [ "$mode" = profile ] || [ "${CT_PROFILE:-0}" = 1 ]; then
+    ct="$build/ctorch"
+    [ -f /tmp/llama2-7b-q4_k_m.gguf ] || "$ct" synth --preset llama2-7b --type q4_k_m -o /tmp/llama2-7b-q4_k_m.gguf \
+        >"$OUT/synth-q4_k_m.log" 2>&1
+    CTORCH_CUDA_PROFILE=1 timeout 120 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -p 0 -n 64 -r 1 \
+        >"$OUT/profile-tg.md" 2>"$OUT/profile-tg.txt"
+    CTORCH_CUDA_PROFILE=1 timeout 200 "$ct" bench --backend cuda -m /tmp/llama2-7b-q4_k_m.gguf -b ${CT_PROFILE_B:-128} \
+        -p 128 -n 32 -r 1 >"$OUT/profile-b.md" 2>"$OUT/profile-b.txt"
+    for f in profile-tg profile-b; do note "== $f"; grep -A 16 "CUDA profile" "$OUT/$f.txt" | tee -a "$summary" >/dev/null; done
+fi
 echo "=============== summary"
 cat "$summary"

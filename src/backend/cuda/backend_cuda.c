@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_attention.h"
+#include "backend/cuda/cuda_profile.h"
 #include "backend/cuda/cuda_state.h"
 #include "core/alloc.h"
 
@@ -405,6 +406,7 @@ static ct_status cuda_end(ct_backend *be) {
         return ct_fail(CT_ERR_DEVICE,
                        "CUDA backend: running a pass of %d tokens: %s (run with CTORCH_CUDA_SYNC=1 to name the op)",
                        (int)s->batch.n_tokens, cudaGetErrorString(e));
+    if (s->prof) ct_cuda_profile_collect(s->prof, s->ops, s->n_ops);
     for (size_t i = 0; i < s->n_reads; i++)
         memcpy(s->reads[i].dst, s->staging + s->reads[i].staging_offset, s->reads[i].bytes);
     return CT_OK;
@@ -418,6 +420,7 @@ static void cuda_destroy(ct_backend *be) {
     cuda_state *s = &cb->s;
     if (s->stream) cudaStreamSynchronize(s->stream);
     ct_cuda_graphs_flush(&s->graphs);
+    ct_cuda_profile_destroy(s->prof);
     ct_cuda_matmul_destroy(s->mm);
     for (size_t i = 0; i < s->n_allocs; i++) cudaFree(s->allocs[i]);
     free(s->allocs);
@@ -483,6 +486,14 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
 #endif
     s->fuse = !env_is("CTORCH_CUDA_FUSE", "0");
     s->attn_simt = env_is("CTORCH_CUDA_ATTN", "simt");
+    if (env_is("CTORCH_CUDA_PROFILE", "1")) {
+        s->prof = ct_cuda_profile_create();
+        if (!s->prof) {
+            free(cb);
+            return CT_ERR_OUT_OF_MEMORY;
+        }
+        s->graphs_enabled = false; /* one event pair per op: see cuda_profile.c */
+    }
     ct_backend *be = &cb->be;
     be->name = "cuda";
     be->impl = s;

@@ -81,12 +81,9 @@ static bool dead_after(const cuda_state *s, size_t from, const ct_tensor *t) {
     return true;
 }
 
-/* Fusion is on for single-token passes only (decode of one sequence), the case the device
- * runs validated (fused vs unfused bit-identical, whole model vs the CPU). The kernels take up
- * to CT_CUDA_MMV_MAX_TOKENS; two bugs of the multi-token case were found by the ragged-batch
- * test and fixed after the last device run (per-segment output strides, the GLU counters'
- * place in the scratch), so passes of 2-8 tokens stay unfused until a device run confirms. */
-#define CUDA_FUSE_MAX_TOKENS 1
+/* Fusion covers every pass the GEMV kernels take (up to CT_CUDA_MMV_MAX_TOKENS tokens); larger
+ * ones go to the tensor-core matmul, which has no fused forms. */
+#define CUDA_FUSE_MAX_TOKENS CT_CUDA_MMV_MAX_TOKENS
 
 /* a matmul the GEMV kernels run */
 static bool gemv_matmul(const cuda_op *op) {

@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_matmul.h"
 #include "backend/cuda/cuda_mmv.h"
 #include "backend/cuda/cuda_state.h"
+#include "backend/cuda/cuda_profile.h"
 #include "core/alloc.h"
 
 static cuda_state *state_of(ct_backend *be) { return (cuda_state *)be->impl; }
@@ -260,7 +261,8 @@ static const char *op_tensor_name(const cuda_op *op) {
 ct_status ct_cuda_run_ops(cuda_state *s, bool capturing) {
     for (size_t i = 0; i < s->n_ops; i++) {
         const cuda_op *op = &s->ops[i];
-        cudaError_t e = ct_cuda_run_op(s, op);
+        cudaError_t e = s->prof && !capturing ? ct_cuda_profile_mark(s->prof, s->stream, i) : cudaSuccess;
+        if (e == cudaSuccess) e = ct_cuda_run_op(s, op);
         if (e == cudaSuccess && s->sync_each_op && !capturing) {
             e = cudaStreamSynchronize(s->stream);
             if (e == cudaSuccess) e = cudaGetLastError();
@@ -268,6 +270,10 @@ ct_status ct_cuda_run_ops(cuda_state *s, bool capturing) {
         if (e != cudaSuccess)
             return ct_fail(CT_ERR_DEVICE, "CUDA backend: op %zu of the pass, %s (%s, %lld rows): %s", i,
                            ct_cuda_op_name(op), op_tensor_name(op), (long long)op->t[0].ne1, cudaGetErrorString(e));
+    }
+    if (s->prof && !capturing) {
+        cudaError_t e = ct_cuda_profile_mark(s->prof, s->stream, s->n_ops);
+        if (e != cudaSuccess) return ct_fail(CT_ERR_DEVICE, "CUDA backend: profiling event: %s", cudaGetErrorString(e));
     }
     return CT_OK;
 }

@@ -85,6 +85,8 @@ typedef struct cuda_graph_cache {
     int64_t replayed, captured, direct;
 } cuda_graph_cache;
 
+typedef struct cuda_profile cuda_profile; /* cuda_profile.c */
+
 typedef struct cuda_state {
     int device;
     char device_name[256];
@@ -94,6 +96,7 @@ typedef struct cuda_state {
     bool sync_each_op;   /* CTORCH_CUDA_SYNC=1: synchronize and check after every op (debugging) */
     bool fuse;           /* CTORCH_CUDA_FUSE (default on): peephole fusion, cuda_fuse.c */
     bool attn_simt;      /* CTORCH_CUDA_ATTN=simt: attention by the per-(token, head) kernel only */
+    cuda_profile *prof;  /* CTORCH_CUDA_PROFILE=1: per-op times (graphs off), else NULL */
 
     /* every device allocation of alloc() and load_weight(), freed at destroy */
     void **allocs;
