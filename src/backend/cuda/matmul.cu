@@ -1,8 +1,8 @@
 /* The CUDA matmul op (cuda_matmul.h): weights stay in their GGUF block layout on the device;
  * each call picks one of three paths by the number of tokens n:
  *
- *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): F32 activations,
- *                                     every weight byte read once;
+ *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): int16 activations
+ *                                     (F32 with CTORCH_CUDA_MMV=float), every weight byte read once;
  *   n <= CT_MM_FUSED_MAX_TOKENS       the fused kernel (dequant_mma.cuh): activations to F16,
  *                                     weight tiles dequantized in shared memory, mma.sync;
  *   larger n (prefill)                activations to F16, weights dequantized to F16 in chunks
@@ -64,6 +64,10 @@ struct ct_cuda_matmul {
     /* dequantized weight rows for cuBLAS */
     __half *wdq;
     size_t wdq_bytes;
+    /* the GEMV's int16 activations (ct_cuda_mmv_act_bytes); NULL with CTORCH_CUDA_MMV=float */
+    void *mmv_act;
+    size_t mmv_act_bytes;
+    bool mmv_float;
 };
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -169,6 +173,12 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
     mm->stream = stream;
     mm->mode = mode;
+    const char *mmv_env = getenv("CTORCH_CUDA_MMV");
+    if (mmv_env && *mmv_env && strcmp(mmv_env, "float") != 0 && strcmp(mmv_env, "int16") != 0) {
+        free(mm);
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected int16 or float", mmv_env);
+    }
+    mm->mmv_float = mmv_env && strcmp(mmv_env, "float") == 0;
     int device = 0;
     cudaError_t ce = cudaGetDevice(&device);
     if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&mm->n_sms, cudaDevAttrMultiProcessorCount, device);
@@ -200,6 +210,10 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     return CT_OK;
 }
 
+extern "C" void *ct_cuda_matmul_mmv_act(const ct_cuda_matmul *mm, int64_t ne0) {
+    return mm->mmv_act && ct_cuda_mmv_act_bytes(CT_CUDA_MMV_MAX_TOKENS, ne0) <= mm->mmv_act_bytes ? mm->mmv_act : NULL;
+}
+
 extern "C" void ct_cuda_matmul_set_batch_invariant(ct_cuda_matmul *mm, bool on) { mm->invariant = on; }
 
 extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
@@ -209,6 +223,7 @@ extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
     cudaFree(mm->x16);
     cudaFree(mm->xscale);
     cudaFree(mm->wdq);
+    cudaFree(mm->mmv_act);
     free(mm);
 }
 
@@ -233,6 +248,15 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
         mm->xscale = xscale;
         mm->cap_tokens = tokens;
         mm->cap_ldx = ldx;
+    }
+    /* the GEMV's int16 activations */
+    const size_t act = ct_cuda_mmv_act_bytes(CT_CUDA_MMV_MAX_TOKENS, ldx);
+    if (!mm->mmv_float && act > mm->mmv_act_bytes) {
+        void *buf = NULL;
+        CT_TRY(device_alloc(&buf, act, "the GEMV's int16 activations"));
+        cudaFree(mm->mmv_act);
+        mm->mmv_act = buf;
+        mm->mmv_act_bytes = act;
     }
     /* the cuBLAS path's weight chunks, when a batch can take it */
     const bool cublas_possible =
@@ -397,7 +421,7 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
 
     const ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, n, w->type);
-    if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
+    if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in, ct_cuda_matmul_mmv_act(mm, w->ne0));
 
     const int K = (int)w->ne0, M = (int)w->ne1;
     const int ldx = (int)round_up(K, CT_MM_X_PAD);
