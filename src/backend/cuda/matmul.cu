@@ -36,8 +36,17 @@ extern "C" {
 CT_DQ_FOR_EACH_TYPE(CT_MM_FUSED_EXTERN)
 
 /* largest batch the fused kernel takes in auto mode; above it, dequantize + cuBLAS (prediction
- * for Q4_K on an H100: the two cross near 256 tokens, see the report of bench/cuda_gemm.c) */
+ * for Q4_K on an H100: the two cross near 256 tokens, see the report of bench/cuda_gemm.c).
+ * CTORCH_CUDA_FUSED_MAX=n overrides it (for measuring the crossover). */
 #define CT_MM_FUSED_MAX_TOKENS 256
+
+static int64_t fused_max_tokens(void) {
+    const char *s = getenv("CTORCH_CUDA_FUSED_MAX");
+    if (!s || !*s) return CT_MM_FUSED_MAX_TOKENS;
+    char *end = NULL;
+    const long v = strtol(s, &end, 10);
+    return *end || v < 0 ? CT_MM_FUSED_MAX_TOKENS : (int64_t)v;
+}
 /* bound on the dequantized-weight scratch of the cuBLAS path (whole 4096x4096 matrices fit) */
 #define CT_MM_DEQUANT_SCRATCH_BYTES ((size_t)64 << 20)
 /* the dequantized chunk holds at least this many rows, and a multiple of it */
@@ -131,14 +140,14 @@ static ct_mm_path choose_path(ct_mm_mode mode, int64_t n, uint32_t type) {
     if (mode == CT_MM_MMA) return CT_MM_PATH_FUSED;
     if (mode == CT_MM_CUBLAS) return CT_MM_PATH_CUBLAS;
     if (n <= CT_CUDA_MMV_MAX_TOKENS) return ct_cuda_mmv_type_supported(type) ? CT_MM_PATH_MMV : CT_MM_PATH_FUSED;
-    return n <= CT_MM_FUSED_MAX_TOKENS ? CT_MM_PATH_FUSED : CT_MM_PATH_CUBLAS;
+    return n <= fused_max_tokens() ? CT_MM_PATH_FUSED : CT_MM_PATH_CUBLAS;
 }
 
 extern "C" bool ct_cuda_matmul_graph_safe(int64_t n_tokens) {
     ct_mm_mode mode;
     if (!mode_from_env(&mode)) return false; /* create() refuses the value anyway */
     if (mode == CT_MM_CUBLAS) return false;
-    return mode == CT_MM_MMA || n_tokens <= CT_MM_FUSED_MAX_TOKENS;
+    return mode == CT_MM_MMA || n_tokens <= fused_max_tokens();
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------------- */
@@ -260,7 +269,7 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
     }
     /* the cuBLAS path's weight chunks, when a batch can take it */
     const bool cublas_possible =
-        mm->mode == CT_MM_CUBLAS || (mm->mode == CT_MM_AUTO && tokens > CT_MM_FUSED_MAX_TOKENS);
+        mm->mode == CT_MM_CUBLAS || (mm->mode == CT_MM_AUTO && tokens > fused_max_tokens());
     if (cublas_possible) {
         size_t need = CT_MM_DEQUANT_SCRATCH_BYTES;
         const size_t min_chunk = (size_t)CT_MM_CHUNK_ROWS_ALIGN * (size_t)round_up(max_row, 8) * sizeof(__half);
