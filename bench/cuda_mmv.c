@@ -1,7 +1,6 @@
 /* Kernel benchmark of the decode matrix-vector kernels (ct_cuda_mmv, src/backend/cuda/mmv*.cu)
  * on the Llama-2-7B shapes (rows x cols: 4096x4096 q/k/v/o, 11008x4096 gate/up, 4096x11008
- * down) at n = 1, 2, 4 and 8 tokens, for every weight type, with F32 activations (f32) and,
- * for quantized weights, int16 activations (i16: the time includes their quantization).
+ * down) at n = 1 and 8 tokens, for every weight type.
  *
  *   bench_cuda_mmv [type ...]        e.g. bench_cuda_mmv q4_k q6_k q4_0 (default: all types)
  *
@@ -56,7 +55,7 @@ static const ct_type all_types[] = {CT_TYPE_Q4_K, CT_TYPE_Q6_K, CT_TYPE_Q4_0, CT
                                     CT_TYPE_Q4_1, CT_TYPE_Q5_0, CT_TYPE_Q5_1, CT_TYPE_Q2_K, CT_TYPE_Q3_K,
                                     CT_TYPE_F16,  CT_TYPE_BF16, CT_TYPE_F32};
 static const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}}; /* rows, cols */
-static const int token_counts[] = {1, 2, 4, 8};
+static const int token_counts[] = {1, 8};
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n);
@@ -135,12 +134,11 @@ typedef struct {
     ct_tensor w[MAX_COPIES];
     int copies, next;
     ct_tensor in, out;
-    void *act; /* NULL: F32 activations */
     cudaGraphExec_t graph;
 } mmv_ctx;
 
 static void launch_one(mmv_ctx *c) {
-    const cudaError_t err = ct_cuda_mmv(c->stream, &c->out, &c->w[c->next], NULL, &c->in, c->act);
+    const cudaError_t err = ct_cuda_mmv(c->stream, &c->out, &c->w[c->next], NULL, &c->in);
     if (err != cudaSuccess) {
         fprintf(stderr, "ct_cuda_mmv(%s, %lldx%lld, n=%lld): %s\n", ct_type_name(c->w[0].type),
                 (long long)c->w[0].ne1, (long long)c->w[0].ne0, (long long)c->in.ne1, cudaGetErrorString(err));
@@ -209,13 +207,8 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
     CK(cudaMalloc(&d_out, sizeof(float) * (size_t)(max_n * rows)));
     CK(cudaMemcpy(d_in, x, sizeof(float) * (size_t)(max_n * cols), cudaMemcpyHostToDevice));
     free(x);
-    void *d_act;
-    CK(cudaMalloc(&d_act, ct_cuda_mmv_act_bytes(max_n, cols)));
-    const int kinds = ct_type_traits_of((uint32_t)type)->quantized ? 2 : 1;
 
-    for (size_t kk = 0; kk < kinds * (sizeof token_counts / sizeof token_counts[0]); kk++) {
-        const size_t k = kk % (sizeof token_counts / sizeof token_counts[0]);
-        c.act = kk >= sizeof token_counts / sizeof token_counts[0] ? d_act : NULL;
+    for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0]; k++) {
         const int n = token_counts[k];
         const ct_tensor in = {d_in, CT_TYPE_F32, cols, n, sizeof(float) * (size_t)cols, "in"};
         const ct_tensor out = {d_out, CT_TYPE_F32, rows, n, sizeof(float) * (size_t)rows, "out"};
@@ -242,15 +235,14 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
         CK(cudaStreamSynchronize(tm->stream));
         CK(cudaGetLastError());
 
-        printf("%-5s %5lldx%-5lld %2d %4s %9.2f %8.0f %9.2f %7.2f %3d\n", ct_type_name((uint32_t)type),
-               (long long)rows, (long long)cols, n, c.act ? "i16" : "f32", graph_ms * 1e3, (double)bytes / graph_ms / 1e6, stream_ms * 1e3,
+        printf("%-5s %5lldx%-5lld %2d %9.2f %8.0f %9.2f %7.2f %3d\n", ct_type_name((uint32_t)type), (long long)rows,
+               (long long)cols, n, graph_ms * 1e3, (double)bytes / graph_ms / 1e6, stream_ms * 1e3,
                (double)bytes / 1048576.0, c.copies);
         fflush(stdout);
     }
     for (int i = 0; i < c.copies; i++) CK(cudaFree(c.w[i].data));
     CK(cudaFree(d_in));
     CK(cudaFree(d_out));
-    CK(cudaFree(d_act));
 }
 
 int main(int argc, char **argv) {
@@ -284,7 +276,7 @@ int main(int argc, char **argv) {
     CK(cudaEventCreate(&tm.stop));
     bench_copy(&tm);
 
-    printf("%-5s %11s %2s %4s %9s %8s %9s %7s %3s\n", "type", "rows x cols", "n", "acts", "graph us", "GB/s", "stream us", "MiB",
+    printf("%-5s %11s %2s %9s %8s %9s %7s %3s\n", "type", "rows x cols", "n", "graph us", "GB/s", "stream us", "MiB",
            "cps");
     for (int i = 0; i < n_types; i++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)

@@ -12,13 +12,7 @@
  * F32 (relative error ~1e-7 of that sum for random data); the quantized types go through
  * 2 + q/64 and cancel the 2 per sub-block, which costs up to 6 bits (worst case, same-signed
  * inputs: 2^-18 * 32 ~ 1.2e-4; a float emulation of the kernels on these inputs stays below
- * 2.5e-6). One wrong weight in a row of K = 11008 moves the result by about sum/K = 9e-5.
- *
- * Every case runs twice: F32 activations (act = NULL) and the int16 path (quantized weights
- * only; F32/F16/BF16 weights ignore act). The int16 path adds the activations' rounding, at
- * most half a step per element: |x - dx * xq| <= max|x over its 32-block| / 65534, so its
- * tolerance adds sum_j |w_j| * max_block(j) / 65534 (about 3e-5 of sum |w x| here: a wrong
- * weight still shows). The integer sums themselves are exact. */
+ * 2.5e-6). One wrong weight in a row of K = 11008 moves the result by about sum/K = 9e-5. */
 #include <stdio.h>
 
 #ifndef CTORCH_HAVE_CUDA
@@ -43,10 +37,6 @@ int main(void) {
 
 #define TOLERANCE 2e-5
 #define MAX_N CT_CUDA_MMV_MAX_TOKENS
-#define MAX_NE0 11008
-
-/* NULL: F32 activations; else the int16 path's scratch (ct_cuda_mmv's act) */
-static void *act;
 
 /* Any CUDA failure outside the call under test ends the test. */
 #define CU(expr)                                                                                            \
@@ -137,7 +127,6 @@ typedef struct {
     float *x;    /* MAX_N x ne0 */
     float *bias; /* ne1 */
     double *dot, *mag;
-    double *qerr; /* sum_j |w_j| max|x of j's 32-block| / 65534: the int16 path's rounding bound */
 } reference;
 
 static void make_reference(ct_test_rng *rng, const weights *w, reference *ref) {
@@ -145,31 +134,21 @@ static void make_reference(ct_test_rng *rng, const weights *w, reference *ref) {
     ref->bias = xmalloc(sizeof(float) * (size_t)w->ne1);
     ref->dot = xmalloc(sizeof(double) * (size_t)(MAX_N * w->ne1));
     ref->mag = xmalloc(sizeof(double) * (size_t)(MAX_N * w->ne1));
-    ref->qerr = xmalloc(sizeof(double) * (size_t)(MAX_N * w->ne1));
-    double *step = xmalloc(sizeof(double) * (size_t)w->ne0);
     for (int64_t i = 0; i < MAX_N * w->ne0; i++) ref->x[i] = ct_test_rng_uniform(rng);
     for (int64_t r = 0; r < w->ne1; r++) ref->bias[r] = ct_test_rng_uniform(rng);
     for (int t = 0; t < MAX_N; t++) {
         const float *x = ref->x + t * w->ne0;
-        for (int64_t j0 = 0; j0 < w->ne0; j0 += 32) {
-            double amax = 0;
-            for (int64_t j = j0; j < j0 + 32 && j < w->ne0; j++) amax = fmax(amax, fabs((double)x[j]));
-            for (int64_t j = j0; j < j0 + 32 && j < w->ne0; j++) step[j] = amax / 65534.0;
-        }
         for (int64_t r = 0; r < w->ne1; r++) {
             const float *wr = w->deq + r * w->ne0;
-            double dot = 0, mag = 0, qerr = 0;
+            double dot = 0, mag = 0;
             for (int64_t j = 0; j < w->ne0; j++) {
                 dot += (double)wr[j] * x[j];
                 mag += fabs((double)wr[j] * x[j]);
-                qerr += fabs((double)wr[j]) * step[j];
             }
             ref->dot[t * w->ne1 + r] = dot;
             ref->mag[t * w->ne1 + r] = mag;
-            ref->qerr[t * w->ne1 + r] = qerr;
         }
     }
-    free(step);
 }
 
 static void free_reference(reference *ref) {
@@ -177,7 +156,6 @@ static void free_reference(reference *ref) {
     free(ref->bias);
     free(ref->dot);
     free(ref->mag);
-    free(ref->qerr);
 }
 
 /* ct_cuda_mmv_multi and ct_cuda_mmv_glu against single calls (tout holds the single call's
@@ -208,7 +186,7 @@ static void check_fused(cudaStream_t stream, const ct_tensor *tw, const ct_tenso
     ta.data = d_a, tb.data = d_b;
     tb.row_bytes = sizeof(float) * (size_t)wide_row;
     const ct_tensor *outs[2] = {&ta, &tb}, *ws[2] = {tw, tw}, *bs[2] = {tbias, tbias};
-    cudaError_t e = ct_cuda_mmv_multi(stream, 2, outs, ws, bs, tin, act);
+    cudaError_t e = ct_cuda_mmv_multi(stream, 2, outs, ws, bs, tin);
     float *host = xmalloc(bytes), *host2 = xmalloc(wide_bytes), *want = xmalloc(bytes);
     if (e == cudaErrorNotSupported) goto done; /* the plain fallback's shapes: not fusable */
     CHECK_MSG(e == cudaSuccess, "%s n=%d: ct_cuda_mmv_multi returned %s", tname, n, cudaGetErrorString(e));
@@ -233,7 +211,7 @@ static void check_fused(cudaStream_t stream, const ct_tensor *tw, const ct_tenso
         CU(geglu ? ct_cuda_geglu(stream, &wrows, &rows, &rows) : ct_cuda_swiglu(stream, &wrows, &rows, &rows));
         CU(cudaMemset(d_a, 0xFF, bytes));
         for (int rep = 0; rep < 2; rep++) { /* twice: the counters must be left at zero */
-            e = ct_cuda_mmv_glu(stream, &ta, tw, tbias, tw, tbias, tin, geglu, glu_scratch, act);
+            e = ct_cuda_mmv_glu(stream, &ta, tw, tbias, tw, tbias, tin, geglu, glu_scratch, glu_scratch_bytes);
             CHECK_MSG(e == cudaSuccess, "%s n=%d: ct_cuda_mmv_glu returned %s", tname, n, cudaGetErrorString(e));
             CU(cudaStreamSynchronize(stream));
             CU(cudaMemcpy(host, d_a, bytes, cudaMemcpyDeviceToHost));
@@ -280,7 +258,7 @@ static void run_case(cudaStream_t stream, const weights *w, const reference *ref
     const ct_tensor tin = tensor(d_in, CT_TYPE_F32, w->ne0, n, sizeof(float) * (size_t)in_row, "in");
     const ct_tensor tout = tensor(d_out, CT_TYPE_F32, w->ne1, n, sizeof(float) * (size_t)out_row, "out");
     const ct_tensor tbias = tensor(d_bias, CT_TYPE_F32, w->ne1, 1, sizeof(float) * (size_t)w->ne1, "bias");
-    const cudaError_t launched = ct_cuda_mmv(stream, &tout, &tw, with_bias ? &tbias : NULL, &tin, act);
+    const cudaError_t launched = ct_cuda_mmv(stream, &tout, &tw, with_bias ? &tbias : NULL, &tin);
     CHECK_MSG(launched == cudaSuccess, "%s %lldx%lld n=%d: ct_cuda_mmv returned %s", tname, (long long)w->ne1,
               (long long)w->ne0, n, cudaGetErrorString(launched));
     CU(cudaStreamSynchronize(stream));
@@ -293,9 +271,7 @@ static void run_case(cudaStream_t stream, const weights *w, const reference *ref
         for (int64_t r = 0; r < w->ne1; r++) {
             const double b = with_bias ? ref->bias[r] : 0.0;
             const double want = ref->dot[t * w->ne1 + r] + b;
-            const int int16 = act && ct_type_traits_of((uint32_t)w->type)->quantized;
-            const double tol = TOLERANCE * (ref->mag[t * w->ne1 + r] + fabs(b)) +
-                               (int16 ? 1.001 * ref->qerr[t * w->ne1 + r] : 0.0);
+            const double tol = TOLERANCE * (ref->mag[t * w->ne1 + r] + fabs(b));
             const double g = got[t * out_row + r];
             const double err = isfinite(g) ? fabs(g - want) / (tol > 0 ? tol : 1e-30) : INFINITY;
             if (!(err <= 1.0)) bad++;
@@ -313,9 +289,9 @@ static void run_case(cudaStream_t stream, const weights *w, const reference *ref
     }
     const double b = with_bias ? ref->bias[worst_r] : 0.0;
     CHECK_MSG(bad == 0,
-              "%s%s %lldx%lld (row pad %zu) n=%d bias=%d in_pad=%lld: %lld of %lld wrong; worst t=%lld row=%lld: "
+              "%s %lldx%lld (row pad %zu) n=%d bias=%d in_pad=%lld: %lld of %lld wrong; worst t=%lld row=%lld: "
               "got %.9g want %.9g (err/tol %.3g)",
-              tname, act ? " (int16 activations)" : "", (long long)w->ne1, (long long)w->ne0, w->row_pad, n, with_bias,
+              tname, (long long)w->ne1, (long long)w->ne0, w->row_pad, n, with_bias,
               (long long)in_pad, (long long)bad, (long long)(n * w->ne1), (long long)worst_t, (long long)worst_r,
               (double)got[worst_t * out_row + worst_r], ref->dot[worst_t * w->ne1 + worst_r] + b, worst);
     CHECK_MSG(bad_pad == 0, "%s %lldx%lld n=%d: %lld output padding values overwritten", tname,
@@ -323,7 +299,7 @@ static void run_case(cudaStream_t stream, const weights *w, const reference *ref
 
     /* the fused residual: out += W in (+ bias) onto the result just checked gives exactly
      * twice it (the same kernel sums in the same order; r + r is exact), padding untouched */
-    const cudaError_t added = ct_cuda_mmv_add(stream, &tout, &tw, with_bias ? &tbias : NULL, &tin, act);
+    const cudaError_t added = ct_cuda_mmv_add(stream, &tout, &tw, with_bias ? &tbias : NULL, &tin);
     CHECK_MSG(added == cudaSuccess, "%s n=%d: ct_cuda_mmv_add returned %s", tname, n, cudaGetErrorString(added));
     CU(cudaStreamSynchronize(stream));
     float *twice = xmalloc(sizeof(float) * (size_t)(n * out_row));
@@ -385,46 +361,46 @@ static void test_errors(cudaStream_t stream) {
 
     ct_tensor bad_in = in;
     bad_in.ne1 = MAX_N + 1;
-    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorInvalidValue);
     bad_in = in;
     bad_in.ne0 = 96;
-    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorInvalidValue);
     bad_in = in;
     bad_in.type = CT_TYPE_F16;
-    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorInvalidValue);
     bad_in = in;
     bad_in.data = (char *)din + 4; /* not 16-byte aligned */
-    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in, NULL) == cudaErrorMisalignedAddress);
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaErrorMisalignedAddress);
 
     ct_tensor bad_w = w;
     bad_w.ne0 = 48; /* not a multiple of 32 */
     bad_in = in;
     bad_in.ne0 = 48;
-    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &bad_in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &bad_in) == cudaErrorInvalidValue);
     bad_w = w;
     bad_w.data = (char *)dw + 2;
-    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in, NULL) == cudaErrorMisalignedAddress);
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in) == cudaErrorMisalignedAddress);
     bad_w = w;
     bad_w.row_bytes = 35; /* shorter than a packed row */
-    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in) == cudaErrorInvalidValue);
     bad_w = w;
     bad_w.type = CT_TYPE_Q8_K;
-    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &bad_w, NULL, &in) == cudaErrorInvalidValue);
 
     ct_tensor bad_out = out;
     bad_out.ne0 = 5;
-    CHECK(ct_cuda_mmv(stream, &bad_out, &w, NULL, &in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &bad_out, &w, NULL, &in) == cudaErrorInvalidValue);
     bad_out = out;
     bad_out.ne1 = 1;
-    CHECK(ct_cuda_mmv(stream, &bad_out, &w, NULL, &in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &bad_out, &w, NULL, &in) == cudaErrorInvalidValue);
     const ct_tensor short_bias = tensor(din, CT_TYPE_F32, 3, 1, 12, "bias");
-    CHECK(ct_cuda_mmv(stream, &out, &w, &short_bias, &in, NULL) == cudaErrorInvalidValue);
-    CHECK(ct_cuda_mmv(stream, &out, NULL, NULL, &in, NULL) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, &w, &short_bias, &in) == cudaErrorInvalidValue);
+    CHECK(ct_cuda_mmv(stream, &out, NULL, NULL, &in) == cudaErrorInvalidValue);
 
     /* n = 0: nothing to do, nothing written */
     bad_in = in;
     bad_in.ne1 = 0;
-    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in, NULL) == cudaSuccess);
+    CHECK(ct_cuda_mmv(stream, &out, &w, NULL, &bad_in) == cudaSuccess);
     CU(cudaStreamSynchronize(stream));
     uint32_t first;
     CU(cudaMemcpy(&first, dout, sizeof first, cudaMemcpyDeviceToHost));
@@ -454,11 +430,6 @@ int main(void) {
     test_errors(stream);
     ct_test_rng rng = {0x9E3779B97F4A7C15ULL};
     for (size_t i = 0; i < N_TYPES; i++) test_type(stream, &rng, all_types[i]);
-    CU(cudaMalloc(&act, ct_cuda_mmv_act_bytes(MAX_N, MAX_NE0)));
-    for (size_t i = 0; i < N_TYPES; i++)
-        if (ct_type_traits_of((uint32_t)all_types[i])->quantized) test_type(stream, &rng, all_types[i]);
-    CU(cudaFree(act));
-    act = NULL;
     CU(cudaStreamDestroy(stream));
     return ct_test_finish("test_cuda_mmv");
 }

@@ -133,7 +133,15 @@ ct_status ct_cuda_graphs_run(cuda_state *s) {
     if (hit) {
         c->replayed++;
     } else if (seen_before(c, hash)) {
-        CT_TRY(capture(s, hash, &hit));
+        ct_status st = capture(s, hash, &hit);
+        if (st != CT_OK) {
+            /* a pass that cannot be captured (a library call that refuses capture) still runs,
+             * op by op; graphs stay off from here on rather than failing every pass */
+            (void)cudaGetLastError();
+            s->graphs_enabled = false;
+            c->direct++;
+            return ct_cuda_run_ops(s, false);
+        }
     } else {
         c->direct++;
         return ct_cuda_run_ops(s, false);

@@ -2,7 +2,7 @@
  * layout repacked once at upload) and are dequantized inside the kernels.
  *
  *   small batches (decode): a GEMV kernel per type that reads each weight byte once with wide
- *                           coalesced loads, on int16 activations (quantized weights) or F32;
+ *                           coalesced loads and keeps F32 activations;
  *   larger batches (prefill): weights dequantized to F16 tiles and multiplied on the tensor
  *                           cores (cuBLAS, or a kernel of ours where it is faster).
  *
@@ -36,19 +36,14 @@ ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul **out);
 void ct_cuda_matmul_destroy(ct_cuda_matmul *mm);
 /* Scratch for batches of up to max_tokens rows whose rows have up to max_row elements. */
 ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_tokens, int64_t max_row);
-/* True when matmul() over n_tokens rows launches only kernels (no cuBLAS, no host work), so
- * the core may capture it in a CUDA graph. */
+/* True when matmul() over n_tokens rows may be captured in a CUDA graph (every path now:
+ * kernels and cuBLAS GEMMs on fixed scratch; kept as the place to say otherwise). */
 bool ct_cuda_matmul_graph_safe(int64_t n_tokens);
 
 /* Batch invariance (ct_backend.batch_invariant): every batch size through the fused
  * tensor-core kernel, whose arithmetic for one token does not depend on the others (same
  * k order, per-row activation scaling), instead of choosing GEMV / fused / cuBLAS by size. */
 void ct_cuda_matmul_set_batch_invariant(ct_cuda_matmul *mm, bool on);
-
-/* The GEMV's int16-activation scratch (ct_cuda_mmv's `act`) for rows of ne0 elements, or
- * NULL where none is reserved that large or CTORCH_CUDA_MMV=float (read at create) asks for
- * F32 activations. */
-void *ct_cuda_matmul_mmv_act(const ct_cuda_matmul *mm, int64_t ne0);
 
 /* out[t] = W in[t] (+ bias), as the backend op (all pointers device memory; w as uploaded).
  * Returns the launch error, cudaSuccess when enqueued. */

@@ -1,16 +1,16 @@
 /* The CUDA matmul op (cuda_matmul.h): weights stay in their GGUF block layout on the device;
  * each call picks one of three paths by the number of tokens n:
  *
- *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): int16 activations
- *                                     (F32 with CTORCH_CUDA_MMV=float), every weight byte read once;
- *   n <= CT_MM_FUSED_MAX_TOKENS       the fused kernel (dequant_mma.cuh): activations to F16,
+ *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): F32 activations,
+ *                                     every weight byte read once;
+ *   n <= CT_MM_FUSED_MAX_TOKENS (64)  the fused kernel (dequant_mma.cuh): activations to F16,
  *                                     weight tiles dequantized in shared memory, mma.sync;
  *   larger n (prefill)                activations to F16, weights dequantized to F16 in chunks
  *                                     of rows into a scratch buffer, cublasGemmEx (F16 inputs,
  *                                     F32 compute and output), then an epilogue kernel.
  *
- * The first two only launch kernels on fixed scratch, so they may be captured in CUDA graphs
- * (ct_cuda_matmul_graph_safe); the cuBLAS path is not offered for capture.
+ * All three launch work on fixed scratch (cuBLAS with its workspace set), so every path may be
+ * captured in CUDA graphs (ct_cuda_matmul_graph_safe).
  *
  * F16 activations overflow past 65504 (Gemma's FFN activations can get there), so each token
  * row is scaled by a power of two when its largest magnitude reaches 2^15 and its outputs are
@@ -35,10 +35,11 @@ extern "C" {
 
 CT_DQ_FOR_EACH_TYPE(CT_MM_FUSED_EXTERN)
 
-/* largest batch the fused kernel takes in auto mode; above it, dequantize + cuBLAS (prediction
- * for Q4_K on an H100: the two cross near 256 tokens, see the report of bench/cuda_gemm.c).
+/* largest batch the fused kernel takes in auto mode; above it, dequantize + cuBLAS. First
+ * predicted near 256 tokens; measured on an H100 (docs/perf.md, batched decode of 128
+ * sequences of a Llama-2-7B Q4_K_M): 128-token passes through cuBLAS 1.55x faster.
  * CTORCH_CUDA_FUSED_MAX=n overrides it (for measuring the crossover). */
-#define CT_MM_FUSED_MAX_TOKENS 256
+#define CT_MM_FUSED_MAX_TOKENS 64
 
 static int64_t fused_max_tokens(void) {
     const char *s = getenv("CTORCH_CUDA_FUSED_MAX");
@@ -73,10 +74,6 @@ struct ct_cuda_matmul {
     /* dequantized weight rows for cuBLAS */
     __half *wdq;
     size_t wdq_bytes;
-    /* the GEMV's int16 activations (ct_cuda_mmv_act_bytes); NULL with CTORCH_CUDA_MMV=float */
-    void *mmv_act;
-    size_t mmv_act_bytes;
-    bool mmv_float;
 };
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -144,10 +141,11 @@ static ct_mm_path choose_path(ct_mm_mode mode, int64_t n, uint32_t type) {
 }
 
 extern "C" bool ct_cuda_matmul_graph_safe(int64_t n_tokens) {
-    ct_mm_mode mode;
-    if (!mode_from_env(&mode)) return false; /* create() refuses the value anyway */
-    if (mode == CT_MM_CUBLAS) return false;
-    return mode == CT_MM_MMA || n_tokens <= fused_max_tokens();
+    /* every path, cuBLAS included: with a fixed workspace (cublasSetWorkspace) cuBLAS GEMMs
+     * are captured like kernels, and the dequantized-chunk loop is the same for the same
+     * shapes; the graph cache falls back to op-by-op passes if a capture fails anyway */
+    (void)n_tokens;
+    return true;
 }
 
 /* ---- lifetime ---------------------------------------------------------------------------------- */
@@ -182,12 +180,6 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
     mm->stream = stream;
     mm->mode = mode;
-    const char *mmv_env = getenv("CTORCH_CUDA_MMV");
-    if (mmv_env && *mmv_env && strcmp(mmv_env, "float") != 0 && strcmp(mmv_env, "int16") != 0) {
-        free(mm);
-        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected int16 or float", mmv_env);
-    }
-    mm->mmv_float = mmv_env && strcmp(mmv_env, "float") == 0;
     int device = 0;
     cudaError_t ce = cudaGetDevice(&device);
     if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&mm->n_sms, cudaDevAttrMultiProcessorCount, device);
@@ -219,10 +211,6 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     return CT_OK;
 }
 
-extern "C" void *ct_cuda_matmul_mmv_act(const ct_cuda_matmul *mm, int64_t ne0) {
-    return mm->mmv_act && ct_cuda_mmv_act_bytes(CT_CUDA_MMV_MAX_TOKENS, ne0) <= mm->mmv_act_bytes ? mm->mmv_act : NULL;
-}
-
 extern "C" void ct_cuda_matmul_set_batch_invariant(ct_cuda_matmul *mm, bool on) { mm->invariant = on; }
 
 extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
@@ -232,7 +220,6 @@ extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
     cudaFree(mm->x16);
     cudaFree(mm->xscale);
     cudaFree(mm->wdq);
-    cudaFree(mm->mmv_act);
     free(mm);
 }
 
@@ -257,15 +244,6 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
         mm->xscale = xscale;
         mm->cap_tokens = tokens;
         mm->cap_ldx = ldx;
-    }
-    /* the GEMV's int16 activations */
-    const size_t act = ct_cuda_mmv_act_bytes(CT_CUDA_MMV_MAX_TOKENS, ldx);
-    if (!mm->mmv_float && act > mm->mmv_act_bytes) {
-        void *buf = NULL;
-        CT_TRY(device_alloc(&buf, act, "the GEMV's int16 activations"));
-        cudaFree(mm->mmv_act);
-        mm->mmv_act = buf;
-        mm->mmv_act_bytes = act;
     }
     /* the cuBLAS path's weight chunks, when a batch can take it */
     const bool cublas_possible =
@@ -430,7 +408,7 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
 
     const ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, n, w->type);
-    if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in, ct_cuda_matmul_mmv_act(mm, w->ne0));
+    if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
 
     const int K = (int)w->ne0, M = (int)w->ne1;
     const int ldx = (int)round_up(K, CT_MM_X_PAD);

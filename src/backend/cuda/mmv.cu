@@ -119,41 +119,6 @@ cudaError_t launch_fallback(const Params &p, uint32_t type, int ne0, int n, cuda
 
 constexpr uint64_t kMaxFastRowBytes = 1u << 28;
 
-/* ---- the int16 activations ------------------------------------------------------------ */
-
-constexpr int kQuantizeThreads = 256;
-
-/* Each warp quantizes one 32-column block of one token row: xd = max|x| / 32767,
- * xq = round(x / xd) (0 for an all-zero block). K is a multiple of 32. */
-__global__ void __launch_bounds__(kQuantizeThreads) quantize_act_kernel(const float *in, int64_t in_stride, int K,
-                                                                        int16_t *xq, float *xd) {
-    const int t = blockIdx.y;
-    const int c = blockIdx.x * kQuantizeThreads + threadIdx.x;
-    if (c - static_cast<int>(threadIdx.x & 31) >= K) return; /* whole warp: K % 32 == 0 */
-    const float v = in[t * in_stride + c];
-    float amax = fabsf(v);
-#pragma unroll
-    for (int m = 16; m > 0; m >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, m));
-    const float scale = amax > 0.0f ? 32767.0f / amax : 0.0f;
-    xq[static_cast<int64_t>(t) * K + c] = static_cast<int16_t>(__float2int_rn(v * scale));
-    if ((threadIdx.x & 31) == 0) xd[static_cast<int64_t>(t) * (K / 32) + c / 32] = amax / 32767.0f;
-}
-
-size_t act_q_bytes(int64_t n, int64_t K) { return (static_cast<size_t>(n * K) * sizeof(int16_t) + 15) & ~size_t{15}; }
-
-/* Quantizes in ([n][K] F32) into act and points p's int16 fields at it. */
-cudaError_t quantize_act(ct_mmv::Params &p, int64_t n, int64_t K, void *act, cudaStream_t stream) {
-    int16_t *xq = static_cast<int16_t *>(act);
-    float *xd = reinterpret_cast<float *>(static_cast<uint8_t *>(act) + act_q_bytes(n, K));
-    const dim3 grid(static_cast<unsigned>((K + kQuantizeThreads - 1) / kQuantizeThreads), static_cast<unsigned>(n));
-    quantize_act_kernel<<<grid, kQuantizeThreads, 0, stream>>>(p.in, p.in_stride, static_cast<int>(K), xq, xd);
-    p.xq = xq;
-    p.xd = xd;
-    p.xq_stride = K;
-    p.xd_stride = K / 32;
-    return cudaGetLastError();
-}
-
 bool aligned(const void *ptr, uint64_t to) { return reinterpret_cast<uintptr_t>(ptr) % to == 0; }
 
 } // namespace
@@ -215,8 +180,6 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
     p.stages = 0;                          /* set by the launcher */
     p.epilogue = kStore;
-    p.xq = nullptr; /* F32 activations unless quantize_act runs */
-    p.xd = nullptr;
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
     if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;
@@ -238,26 +201,23 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     return cudaSuccess;
 }
 
-/* The int16 path: a quantized type on the block kernel, with scratch for the activations. */
-bool use_int16(const Prepared &r, const void *act) { return act && r.fast && !r.ti->float_bytes; }
-
 cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
-                const ct_tensor *in, int epilogue, void *act) {
+                const ct_tensor *in, int epilogue) {
     Prepared r;
     cudaError_t e = prepare(out, w, bias, in, &r);
     if (e != cudaSuccess || r.empty) return e;
     r.p.epilogue = epilogue;
-    if (use_int16(r, act)) {
-        e = quantize_act(r.p, r.n, w->ne0, act, stream);
-        if (e != cudaSuccess) return e;
-    }
     if (r.fast) return r.ti->launch(r.p, static_cast<int>(r.n), stream);
     return launch_fallback(r.p, w->type, static_cast<int>(w->ne0), static_cast<int>(r.n), stream);
 }
 
+/* Bytes at the start of a GLU scratch of scratch_bytes that hold the pairing counters. */
+size_t glu_flags_bytes(size_t scratch_bytes) { return (scratch_bytes / 3) & ~static_cast<size_t>(15); }
+
 /* Several matrices on one input, one launch; cudaErrorNotSupported where they cannot share it. */
 cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], const ct_tensor *const w[],
-                  const ct_tensor *const bias[], const ct_tensor *in, int epilogue, void *pair_scratch, void *act) {
+                  const ct_tensor *const bias[], const ct_tensor *in, int epilogue, void *pair_scratch,
+                  size_t scratch_bytes) {
     if (n_seg < 2 || n_seg > kMaxSegments) return cudaErrorInvalidValue;
     Prepared r[kMaxSegments];
     for (int i = 0; i < n_seg; i++) {
@@ -274,50 +234,46 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
     for (int i = 0; i < n_seg; i++)
         p.segs[i] = Segment{r[i].p.w, r[i].p.w_span, r[i].p.out, r[i].p.out_stride, r[i].p.bias, r[i].p.ne1, 0};
     if (epilogue == kSwiglu || epilogue == kGeglu) {
-        if (n_seg != 2 || r[0].p.ne1 != r[1].p.ne1 || out[0]->data != out[1]->data || !pair_scratch)
+        if (n_seg != 2 || r[0].p.ne1 != r[1].p.ne1 || out[0]->data != out[1]->data || !pair_scratch ||
+            scratch_bytes < ct_cuda_mmv_glu_scratch_bytes(r[0].n, r[0].p.ne1))
             return cudaErrorInvalidValue;
         p.pair_stride = r[0].n * r[0].p.ne1;
+        /* the counters' region depends only on the scratch's size: with a layout that followed
+         * n or the row count, one call's floats would land where a later call expects zeroed
+         * counters */
         p.pair_flags = static_cast<unsigned *>(pair_scratch);
-        p.pair_scratch = reinterpret_cast<float *>(p.pair_flags + p.pair_stride);
-    }
-    if (use_int16(r[0], act)) { /* once for every segment: they share the input */
-        const cudaError_t e = quantize_act(p, r[0].n, w[0]->ne0, act, stream);
-        if (e != cudaSuccess) return e;
+        p.pair_scratch = reinterpret_cast<float *>(static_cast<uint8_t *>(pair_scratch) + glu_flags_bytes(scratch_bytes));
     }
     return r[0].ti->launch(p, static_cast<int>(r[0].n), stream);
 }
 
 } // namespace
 
-extern "C" size_t ct_cuda_mmv_act_bytes(int64_t n_tokens, int64_t ne0) {
-    if (n_tokens <= 0 || ne0 <= 0) return 0;
-    const int64_t K = (ne0 + 31) / 32 * 32;
-    return act_q_bytes(n_tokens, K) + static_cast<size_t>(n_tokens * (K / 32)) * sizeof(float);
-}
-
 extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
-                                   const ct_tensor *bias, const ct_tensor *in, void *act) {
-    return mmv(stream, out, w, bias, in, kStore, act);
+                                   const ct_tensor *bias, const ct_tensor *in) {
+    return mmv(stream, out, w, bias, in, kStore);
 }
 
 extern "C" cudaError_t ct_cuda_mmv_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
-                                       const ct_tensor *bias, const ct_tensor *in, void *act) {
-    return mmv(stream, out, w, bias, in, kAccumulate, act);
+                                       const ct_tensor *bias, const ct_tensor *in) {
+    return mmv(stream, out, w, bias, in, kAccumulate);
 }
 
 extern "C" cudaError_t ct_cuda_mmv_multi(cudaStream_t stream, int n, const ct_tensor *const out[],
                                          const ct_tensor *const w[], const ct_tensor *const bias[],
-                                         const ct_tensor *in, void *act) {
-    return multi(stream, n, out, w, bias, in, kStore, nullptr, act);
+                                         const ct_tensor *in) {
+    return multi(stream, n, out, w, bias, in, kStore, nullptr, 0);
 }
 
 extern "C" size_t ct_cuda_mmv_glu_scratch_bytes(int64_t n_tokens, int64_t rows) {
-    return static_cast<size_t>(n_tokens) * static_cast<size_t>(rows) * (2 * sizeof(float) + sizeof(unsigned));
+    /* a third for the counters (rounded down to 16 bytes by glu_flags_bytes), two thirds for
+     * the floats, plus slack for that rounding */
+    return 3 * static_cast<size_t>(n_tokens) * static_cast<size_t>(rows) * sizeof(float) + 64;
 }
 
 extern "C" cudaError_t ct_cuda_mmv_glu(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w_gate,
                                        const ct_tensor *b_gate, const ct_tensor *w_up, const ct_tensor *b_up,
-                                       const ct_tensor *in, bool geglu, void *scratch, void *act) {
+                                       const ct_tensor *in, bool geglu, void *scratch, size_t scratch_bytes) {
     const ct_tensor *outs[2] = {out, out}, *ws[2] = {w_gate, w_up}, *bs[2] = {b_gate, b_up};
-    return multi(stream, 2, outs, ws, bs, in, geglu ? kGeglu : kSwiglu, scratch, act);
+    return multi(stream, 2, outs, ws, bs, in, geglu ? kGeglu : kSwiglu, scratch, scratch_bytes);
 }

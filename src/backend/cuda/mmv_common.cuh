@@ -2,14 +2,12 @@
  * every kernel shares, and small device helpers (async copies, shared-memory reads at the
  * alignment a block layout gives, integer-to-float tricks).
  *
- * How a kernel works (see mmv_kernel.cuh): one warp owns R weight rows and all n tokens.
+ * How a kernel works (see mmv_kernel.cuh): one warp owns kRows weight rows and all n tokens.
  * It walks the rows' bytes in stages of BPS quantization blocks; each stage is copied, raw,
  * with 16-byte cp.async into a warp-private ring of shared memory (several stages in flight,
  * no registers held by the loads), then every lane decodes one "unit" of a block (a fixed
  * slice of it: a Q4_K lane takes 32 bytes of nibbles, i.e. two 32-weight sub-blocks) for
- * all R rows, so each activation it loads is used R times. Activations are F32, or int16
- * quantized once per call (quantized weights only): then the inner product is integer
- * (dp2a: two int16 activations times two int8 levels per instruction) and scaled per group. */
+ * all kRows rows, so each activation it loads is used kRows times. */
 #ifndef CT_BACKEND_CUDA_MMV_COMMON_CUH
 #define CT_BACKEND_CUDA_MMV_COMMON_CUH
 
@@ -23,10 +21,7 @@
 
 namespace ct_mmv {
 
-/* Weight rows per warp (the activation reuse factor): 4 for F32 activations; the int16 path
- * takes fewer rows per warp (rows_per_warp in mmv_kernel.cuh), so that a 1-token GEMV has
- * thousands of short-lived warps instead of a few hundred long ones. */
-constexpr int kFloatRows = 4;
+constexpr int kRows = 4;          /* weight rows per warp: activation reuse factor */
 constexpr int kWarps = 2;         /* warps per block (independent; only share the block) */
 constexpr int kThreads = 32 * kWarps;
 constexpr int kSmemPerWarp = 16 * 1024; /* ring budget per warp: 16 warps/SM fit in 228 KiB */
@@ -59,11 +54,6 @@ struct Params {
     uint64_t w_span;      /* bytes from w to one past the last byte of the last row: never read beyond */
     const float *in;      /* 16-byte aligned rows */
     int64_t in_stride;    /* floats between token rows */
-    /* the int16 path (NULL: F32 activations): in quantized per 32 columns, in[t][c] ~=
-     * xd[t][c / 32] * xq[t][c], |xq| <= 32767 (mmv.cu's quantize kernel) */
-    const int16_t *xq;
-    const float *xd;
-    int64_t xq_stride, xd_stride; /* elements between token rows */
     float *out;
     int64_t out_stride;   /* floats between token rows */
     const float *bias;    /* NULL or ne1 floats */
@@ -74,9 +64,9 @@ struct Params {
     int seg;              /* the segment this warp computes (multi-matrix launches) */
     int n_seg;            /* 0: one matrix (the fields above); 2..kMaxSegments: segs[] */
     Segment segs[kMaxSegments];
-    /* kSwiglu/kGeglu: the two halves meet through pair_stride counters (at the start of the
-     * scratch, so they stay where they were whatever the token count: zero before a launch,
-     * zero again after it) followed by [2][pair_stride] floats */
+    /* kSwiglu/kGeglu: the two halves meet through pair_stride counters (in the scratch's
+     * first third, whatever n and ne1: zero before a launch, zero again after it) and
+     * [2][pair_stride] floats (after the counters' region) */
     float *pair_scratch;
     unsigned *pair_flags;
     int64_t pair_stride; /* n tokens x ne1 */
@@ -114,15 +104,15 @@ enum Mode {
     kDirect,  /* 4 floats */
 };
 
-/* Shared-memory geometry of one decoder's stage: a ring slot holds R row slices, each
+/* Shared-memory geometry of one decoder's stage: a ring slot holds kRows row slices, each
  * padded so the 16-byte-aligned copy of an unaligned slice fits, plus 16 bytes so the
  * two-word reads of lds_a2 never leave the slot. */
-template <class D, int R>
+template <class D>
 struct Geometry {
     static constexpr int kStageRowBytes = D::BPS * D::TS;
     static constexpr int kChunksPerRow = (kStageRowBytes + 30) / 16 + 1;
     static constexpr int kSlotRow = kChunksPerRow * 16;
-    static constexpr int kSlot = R * kSlotRow;
+    static constexpr int kSlot = kRows * kSlotRow;
     static constexpr int kUnitsPerStage = D::BPS * D::UPB;
     static constexpr int kUnitsPerLane = kUnitsPerStage / 32;
     static_assert(kUnitsPerStage % 32 == 0, "a stage must give every lane the same number of units");

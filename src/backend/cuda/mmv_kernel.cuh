@@ -1,15 +1,15 @@
-/* The decode matrix-vector kernel, templated on a block decoder D (mmv_dec_*.cuh), the
- * token count N, the rows per warp R and the activation kind, and its launcher. Included by
- * one mmv_<type>.cu per weight type so the types compile in parallel.
+/* The decode matrix-vector kernel, templated on a block decoder D (mmv_dec_*.cuh) and the
+ * token count N, and its launcher. Included by one mmv_<type>.cu per weight type so the
+ * types compile in parallel.
  *
- * Per warp: R consecutive weight rows, all N tokens, the whole row length.
+ * Per warp: kRows consecutive weight rows, all N tokens, the whole row length.
  *   copy:    the rows' bytes, stage by stage (BPS blocks of each row), go raw into a ring of
  *            `stages` slots in shared memory with 16-byte cp.async (coalesced: lane c takes
  *            chunk c of a row slice). Up to stages-1 stages are in flight while one is decoded.
  *   decode:  lane u of a stage takes unit u (block u / UPB, slice u % UPB) of each of the
- *            R rows: mmv_unit (F32 activations) or mmv_unit_int (int16), mmv_unit.cuh.
+ *            kRows rows: mmv_unit (mmv_unit.cuh).
  *   end:     butterfly sums over the warp; lane r*N + t writes row r, token t (+ bias).
- * Accumulation is F32; the int16 path sums each group's products exactly in integers first. */
+ * Everything is F32 (activations, weights, accumulation). */
 #ifndef CT_BACKEND_CUDA_MMV_KERNEL_CUH
 #define CT_BACKEND_CUDA_MMV_KERNEL_CUH
 
@@ -69,35 +69,24 @@ __device__ __forceinline__ void cp_async_wait_pending(int pending) {
     }
 }
 
-/* Register cap. F32 path: 128 per thread (16 warps per SM, as many as the rings allow) up
- * to 4 tokens, where latency hiding matters; 168 (12 warps: three per register-file quarter)
- * for more tokens, which are FMA-bound with plenty of independent accumulators. Int16 path
- * (rings of 1-2 rows): 64 per thread up to 2 tokens, so 32 warps per SM are resident. */
-template <int N, bool INT>
-constexpr int min_blocks_per_sm() {
-    return INT && N <= 2 ? 65536 / (kThreads * 64)
-           : N <= 4      ? 65536 / (kThreads * 128)
-                         : 65536 / (kThreads * 168);
-}
-
-/* Rows per warp of the int16 path: 1 for one token (4096 rows -> 4096 warps, each a short
- * stream of loads: the whole GPU busy and every byte requested early), 2 for more (each
- * activation load serves two rows; 4 rows spill registers at 5+ tokens). */
+/* Register cap: 128 per thread (16 warps per SM, as many as the rings allow) up to 4
+ * tokens, where latency hiding matters; 168 (12 warps: three per register-file quarter)
+ * for more tokens, which are FMA-bound with plenty of independent accumulators. */
 template <int N>
-constexpr int int_rows_per_warp() {
-    return N == 1 ? 1 : 2;
+constexpr int min_blocks_per_sm() {
+    return N <= 4 ? 65536 / (kThreads * 128) : 65536 / (kThreads * 168);
 }
 
 /* One block's work: block `block` of the matrix p describes. */
-template <class D, int N, int R, bool INT>
+template <class D, int N>
 __device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
-    using G = Geometry<D, R>;
-    static_assert(R * N <= 32, "one lane writes each (row, token) result");
+    using G = Geometry<D>;
+    static_assert(kRows * N <= 32, "one lane writes each (row, token) result");
     extern __shared__ __align__(16) uint8_t smem[];
 
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    const int64_t row0 = (static_cast<int64_t>(block) * kWarps + warp) * R;
+    const int64_t row0 = (static_cast<int64_t>(block) * kWarps + warp) * kRows;
     if (row0 >= p.ne1) return; /* whole warp: no block-level barriers are used */
 
     uint8_t *const ring = smem + warp * p.stages * G::kSlot;
@@ -108,12 +97,12 @@ __device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
     /* Row r's slice of stage s starts at rel(r) + s * kStageRowBytes bytes past `first`
      * (row0's start rounded down to 16), with rel(r) = delta0 + r * row_bytes; a stage is a
      * multiple of 16 bytes, so a row keeps one misalignment rel(r) & 15 in every slice.
-     * 32-bit offsets: the launcher checks that R rows fit. Rows past ne1 are not copied:
+     * 32-bit offsets: the launcher checks that kRows rows fit. Rows past ne1 are not copied:
      * their slots hold stale bytes whose results are never written. */
     const uint64_t first = (static_cast<uint64_t>(row0) * p.w_row_bytes) & ~static_cast<uint64_t>(15);
     const uint32_t delta0 = static_cast<uint32_t>(row0 * p.w_row_bytes) & 15;
     const uint32_t row_bytes = static_cast<uint32_t>(p.w_row_bytes);
-    const int rows_here = p.ne1 - row0 < R ? static_cast<int>(p.ne1 - row0) : R;
+    const int rows_here = p.ne1 - row0 < kRows ? static_cast<int>(p.ne1 - row0) : kRows;
     const bool has_last_row = row0 + rows_here == p.ne1;
 
     /* Stage s of every row into ring slot slot_no: lane l copies chunks l, l + 32, ... of
@@ -130,7 +119,7 @@ __device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
         }
         const uint8_t *const src = opaque_add(p.w, stage_first + 16 * lane);
 #pragma unroll
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < kRows; r++) {
             const uint32_t rel = delta0 + r * row_bytes;
             const uint32_t chunks = r < rows_here ? ((rel & 15) + bytes + 15) >> 4 : 0;
             const uint8_t *const row_src = src + (rel & ~15u);
@@ -146,9 +135,9 @@ __device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
         cp_async_commit();
     }
 
-    float acc[R][N];
+    float acc[kRows][N];
 #pragma unroll
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < kRows; r++)
 #pragma unroll
         for (int t = 0; t < N; t++) acc[r][t] = 0.0f;
 
@@ -164,28 +153,25 @@ __device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
         const uint8_t *const slot = ring + slot_index * G::kSlot;
         prev_index = slot_index;
         slot_index = slot_index + 1 == p.stages ? 0 : slot_index + 1;
-        const uint8_t *rows[R];
+        const uint8_t *rows[kRows];
 #pragma unroll
-        for (int r = 0; r < R; r++) rows[r] = slot + r * G::kSlotRow + ((delta0 + r * row_bytes) & 15);
+        for (int r = 0; r < kRows; r++) rows[r] = slot + r * G::kSlotRow + ((delta0 + r * row_bytes) & 15);
 #pragma unroll
         for (int k = 0; k < G::kUnitsPerLane; k++) {
             const int unit = lane + 32 * k;
             const int local_block = unit / D::UPB;
             const int block = s * D::BPS + local_block;
             if (block < p.nb) {
-                const uint8_t *blk[R];
+                const uint8_t *blk[kRows];
 #pragma unroll
-                for (int r = 0; r < R; r++) blk[r] = rows[r] + local_block * D::TS;
-                if constexpr (INT)
-                    mmv_unit_int<D, N, R>(blk, unit % D::UPB, p, block * D::QK, acc);
-                else
-                    mmv_unit<D, N, R>(blk, unit % D::UPB, p.in, p.in_stride, block * D::QK, acc);
+                for (int r = 0; r < kRows; r++) blk[r] = rows[r] + local_block * D::TS;
+                mmv_unit<D, N>(blk, unit % D::UPB, p.in, p.in_stride, block * D::QK, acc);
             }
         }
     }
 
 #pragma unroll
-    for (int r = 0; r < R; r++) {
+    for (int r = 0; r < kRows; r++) {
 #pragma unroll
         for (int t = 0; t < N; t++) {
             float v = acc[r][t];
@@ -197,14 +183,14 @@ __device__ __forceinline__ void mmv_body(const Params &p, unsigned block) {
     }
 }
 
-template <class D, int N, int R, bool INT>
-__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N, INT>()) mmv_kernel(const Params p) {
-    mmv_body<D, N, R, INT>(p, blockIdx.x);
+template <class D, int N>
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_kernel(const Params p) {
+    mmv_body<D, N>(p, blockIdx.x);
 }
 
 /* Several matrices of one input in one launch: the block index picks the segment. */
-template <class D, int N, int R, bool INT>
-__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N, INT>()) mmv_multi_kernel(const Params p0) {
+template <class D, int N>
+__global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N>()) mmv_multi_kernel(const Params p0) {
     int seg = 0;
 #pragma unroll
     for (int i = 1; i < kMaxSegments; i++)
@@ -218,16 +204,14 @@ __global__ void __launch_bounds__(kThreads, min_blocks_per_sm<N, INT>()) mmv_mul
     p.bias = s.bias;
     p.ne1 = s.ne1;
     p.seg = seg;
-    mmv_body<D, N, R, INT>(p, blockIdx.x - static_cast<unsigned>(s.first_block));
+    mmv_body<D, N>(p, blockIdx.x - static_cast<unsigned>(s.first_block));
 }
 
-inline int64_t blocks_for_rows(int64_t ne1, int rows) { return ((ne1 + rows - 1) / rows + kWarps - 1) / kWarps; }
+inline int64_t blocks_for_rows(int64_t ne1) { return ((ne1 + kRows - 1) / kRows + kWarps - 1) / kWarps; }
 
-template <class D, int N, int R, bool INT>
-cudaError_t mmv_launch_nr(Params p, cudaStream_t stream) {
-    using G = Geometry<D, R>;
-    const int n_stages = (p.nb + D::BPS - 1) / D::BPS;
-    p.stages = min(G::max_stages(), n_stages);
+template <class D, int N>
+cudaError_t mmv_launch_n(const Params &p, cudaStream_t stream) {
+    using G = Geometry<D>;
     const size_t smem = static_cast<size_t>(kWarps) * p.stages * G::kSlot;
     Params copy = p;
     void *args[] = {&copy};
@@ -235,28 +219,21 @@ cudaError_t mmv_launch_nr(Params p, cudaStream_t stream) {
         int64_t blocks = 0;
         for (int i = 0; i < p.n_seg; i++) {
             copy.segs[i].first_block = static_cast<int>(blocks);
-            blocks += blocks_for_rows(p.segs[i].ne1, R);
+            blocks += blocks_for_rows(p.segs[i].ne1);
         }
-        return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_multi_kernel<D, N, R, INT>),
+        return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_multi_kernel<D, N>),
                                 dim3(static_cast<unsigned>(blocks)), dim3(kThreads), args, smem, stream);
     }
-    const dim3 grid(static_cast<unsigned>(blocks_for_rows(p.ne1, R)));
-    return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_kernel<D, N, R, INT>), grid, dim3(kThreads), args,
-                            smem, stream);
+    const dim3 grid(static_cast<unsigned>(blocks_for_rows(p.ne1)));
+    return cudaLaunchKernel(reinterpret_cast<const void *>(&mmv_kernel<D, N>), grid, dim3(kThreads), args, smem,
+                            stream);
 }
 
-/* int16 activations (p.xq set) for quantized weights, else F32 */
-template <class D, int N>
-cudaError_t mmv_launch_n(const Params &p, cudaStream_t stream) {
-    if constexpr (D::MODE != kDirect) {
-        if (p.xq) return mmv_launch_nr<D, N, int_rows_per_warp<N>(), true>(p, stream);
-    }
-    return mmv_launch_nr<D, N, kFloatRows, false>(p, stream);
-}
-
-/* Launch for n = 1..8 tokens; p.stages is filled in by mmv_launch_nr. */
+/* Launch for n = 1..8 tokens; p.stages is filled in here. */
 template <class D>
-cudaError_t mmv_launch(const Params &p, int n, cudaStream_t stream) {
+cudaError_t mmv_launch(Params p, int n, cudaStream_t stream) {
+    const int n_stages = (p.nb + D::BPS - 1) / D::BPS;
+    p.stages = min(Geometry<D>::max_stages(), n_stages);
     switch (n) {
     case 1: return mmv_launch_n<D, 1>(p, stream);
     case 2: return mmv_launch_n<D, 2>(p, stream);
