@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
-# One device call's measurements beyond device_check.sh: the GEMV kernels (f32 vs int16
-# activations), decode with each, batched decode with the fused/cuBLAS crossover moved, and
-# the GEMM/attention kernel benchmarks. Logs under $OUT; run after device_check.sh (it uses
-# that script's build in /tmp/ctorch-build and the synthetic model it wrote).
+# One device call's measurements beyond device_check.sh's tests: decode and prefill of the
+# synthetic Llama-2-7B (Q4_K_M, Q4_0), batched decode by number of sequences, with and
+# without F16 weight copies (CTORCH_CUDA_F16_WEIGHTS=1). Run after `device_check.sh test`
+# (it uses that build in /tmp/ctorch-build). Logs under $OUT, figures on stdout.
 set -uo pipefail
 OUT=${OUT:-/tmp/ctorch-device-out}
 b=/tmp/ctorch-build
+for t in q4_k_m q4_0; do
+    [ -f /tmp/llama2-7b-$t.gguf ] || $b/ctorch synth --preset llama2-7b --type $t -o /tmp/llama2-7b-$t.gguf >/dev/null 2>&1
+done
 m=/tmp/llama2-7b-q4_k_m.gguf
-[ -f $m ] || $b/ctorch synth --preset llama2-7b --type q4_k_m -o $m >/dev/null 2>&1
-timeout 150 $b/bench_cuda_mmv q4_k q6_k q4_0 >$OUT/mmv.txt 2>&1
-for v in int16 float; do
-    CTORCH_CUDA_MMV=$v timeout 100 $b/ctorch bench --backend cuda -m $m -p 0 -n 128 -r 2 >$OUT/tg-$v.md 2>&1
-done
-for f in 256 64 16; do
-    CTORCH_CUDA_FUSED_MAX=$f timeout 120 $b/ctorch bench --backend cuda -m $m -b ${CT_B:-32,128} -p 128 -n 32 -r 1 \
-        >$OUT/batched-fmax$f.md 2>&1
-done
-timeout 90 $b/bench_cuda_gemm --types=q4_k,q6_k --n=16,32,64,128 >$OUT/gemm.txt 2>&1
-CT_KERNEL_BENCH=2 timeout 60 $b/bench_cuda_attention --quick >$OUT/attn.txt 2>&1
-echo "=== mmv"; grep -E "^(Q|type|device)" $OUT/mmv.txt
-echo "=== tg"; grep -h "tg128" $OUT/tg-*.md
-echo "=== batched"; grep -h -E "^\|" $OUT/batched-fmax*.md
+echo "=== single sequence"
+timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf -p 512 -n 128 -r 2 2>$OUT/bench.err | grep -E "^\|"
+CTORCH_CUDA_F16_WEIGHTS=1 timeout 100 $b/ctorch bench --backend cuda -m $m -p 512 -n 0 -r 2 2>>$OUT/bench.err | grep -E "pp512" | sed 's/^/f16 copies: /'
+echo "=== batched (prompt 128, generate 32)"
+timeout 150 $b/ctorch bench --backend cuda -m $m -b ${CT_B:-1,8,32,64,128} -p 128 -n 32 -r 1 2>>$OUT/bench.err | grep -E "^\|"
+echo "=== batched, F16 weight copies"
+CTORCH_CUDA_F16_WEIGHTS=1 timeout 150 $b/ctorch bench --backend cuda -m $m -b ${CT_B2:-8,32,64,128} -p 128 -n 32 -r 1 \
+    2>>$OUT/bench.err | grep -E "^\|"
+tail -5 $OUT/bench.err

@@ -124,6 +124,12 @@ static ct_status cuda_load_weight(ct_backend *be, ct_tensor *w) {
         return st;
     }
     w->data = dev;
+    if (s->f16_weights && w->type != CT_TYPE_F16 && w->ne1 > 1) {
+        snprintf(what, sizeof what, "the F16 copy of weight %s (CTORCH_CUDA_F16_WEIGHTS=1)", name);
+        void *f16 = NULL;
+        CT_TRY(alloc_tracked(s, ct_cuda_weight_f16_bytes(w), what, &f16));
+        CT_TRY(ct_cuda_matmul_add_f16_copy(s->mm, w, f16));
+    }
     return CT_OK;
 }
 
@@ -486,6 +492,7 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
 #endif
     s->fuse = !env_is("CTORCH_CUDA_FUSE", "0");
     s->attn_simt = env_is("CTORCH_CUDA_ATTN", "simt");
+    s->f16_weights = env_is("CTORCH_CUDA_F16_WEIGHTS", "1");
     if (env_is("CTORCH_CUDA_PROFILE", "1")) {
         s->prof = ct_cuda_profile_create();
         if (!s->prof) {

@@ -32,6 +32,16 @@ size_t ct_cuda_weight_device_bytes(const ct_tensor *w);
  * if the kernels want another layout; synchronous. */
 ct_status ct_cuda_weight_upload(const ct_tensor *w, void *dev);
 
+/* An F16 copy of a quantized weight, for batches (CTORCH_CUDA_F16_WEIGHTS=1): memory traded
+ * for speed. dst holds ct_cuda_weight_f16_bytes(w) bytes of device memory (owned by the
+ * caller, kept while mm lives); add_f16_copy dequantizes w (already uploaded: w->data is the
+ * device copy) into it and from then on every matmul of w over more than
+ * CT_CUDA_MMV_MAX_TOKENS tokens runs as a cuBLAS GEMM on the copy (no dequantization per call);
+ * decode keeps the quantized GEMV. A copy added for an address already known replaces the
+ * old one (a new weight where a freed one was). Synchronous. */
+size_t ct_cuda_weight_f16_bytes(const ct_tensor *w);
+ct_status ct_cuda_matmul_add_f16_copy(ct_cuda_matmul *mm, const ct_tensor *w, void *dst);
+
 ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul **out);
 void ct_cuda_matmul_destroy(ct_cuda_matmul *mm);
 /* Scratch for batches of up to max_tokens rows whose rows have up to max_row elements. */

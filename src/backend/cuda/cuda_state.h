@@ -97,6 +97,7 @@ typedef struct cuda_state {
     bool fuse;           /* CTORCH_CUDA_FUSE (default on): peephole fusion, cuda_fuse.c */
     bool attn_simt;      /* CTORCH_CUDA_ATTN=simt: attention by the per-(token, head) kernel only */
     cuda_profile *prof;  /* CTORCH_CUDA_PROFILE=1: per-op times (graphs off), else NULL */
+    bool f16_weights;    /* CTORCH_CUDA_F16_WEIGHTS=1: an F16 copy of each weight for batches */
 
     /* every device allocation of alloc() and load_weight(), freed at destroy */
     void **allocs;

@@ -58,6 +58,14 @@ static int64_t fused_max_tokens(void) {
 #define CT_MM_X_PAD 256
 
 typedef enum { CT_MM_AUTO, CT_MM_MMA, CT_MM_CUBLAS } ct_mm_mode;
+
+/* An F16 copy of a quantized weight (ct_cuda_matmul_add_f16_copy), found by the weight's
+ * device address; the array is kept sorted by it. */
+typedef struct ct_mm_f16_copy {
+    const void *w;
+    const __half *f16;
+    int ld; /* halves between rows */
+} ct_mm_f16_copy;
 typedef enum { CT_MM_PATH_MMV, CT_MM_PATH_FUSED, CT_MM_PATH_CUBLAS } ct_mm_path;
 
 struct ct_cuda_matmul {
@@ -74,6 +82,9 @@ struct ct_cuda_matmul {
     /* dequantized weight rows for cuBLAS */
     __half *wdq;
     size_t wdq_bytes;
+    /* F16 copies of weights (CTORCH_CUDA_F16_WEIGHTS): batches past the GEMV go to cuBLAS on them */
+    ct_mm_f16_copy *f16s;
+    size_t n_f16, cap_f16;
 };
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
@@ -220,6 +231,7 @@ extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
     cudaFree(mm->x16);
     cudaFree(mm->xscale);
     cudaFree(mm->wdq);
+    free(mm->f16s); /* the copies themselves belong to the caller */
     free(mm);
 }
 
@@ -357,18 +369,67 @@ static cudaError_t launch_dequant_f16(uint32_t type, const ct_tensor *w, int64_t
     return cudaGetLastError();
 }
 
+/* ---- F16 copies of the weights ------------------------------------------------------------- */
+
+static int f16_ld(const ct_tensor *w) { return (int)round_up(w->ne0, 8); }
+
+extern "C" size_t ct_cuda_weight_f16_bytes(const ct_tensor *w) {
+    return (size_t)f16_ld(w) * (size_t)w->ne1 * sizeof(__half);
+}
+
+static const ct_mm_f16_copy *find_f16(const ct_cuda_matmul *mm, const void *w) {
+    size_t lo = 0, hi = mm->n_f16;
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if ((uintptr_t)mm->f16s[mid].w < (uintptr_t)w) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < mm->n_f16 && mm->f16s[lo].w == w ? &mm->f16s[lo] : NULL;
+}
+
+extern "C" ct_status ct_cuda_matmul_add_f16_copy(ct_cuda_matmul *mm, const ct_tensor *w, void *dst) {
+    const char *name = w->name ? w->name : "(unnamed)";
+    const char *problem = weight_layout_problem(w);
+    if (problem) return ct_fail(CT_ERR_INVALID_ARGUMENT, "F16 copy of weight %s: %s", name, problem);
+    if (mm->n_f16 == mm->cap_f16) {
+        const size_t cap = mm->cap_f16 ? 2 * mm->cap_f16 : 64;
+        ct_mm_f16_copy *grown = (ct_mm_f16_copy *)realloc(mm->f16s, cap * sizeof *grown);
+        if (!grown) return ct_fail(CT_ERR_OUT_OF_MEMORY, "F16 copy of weight %s: out of host memory", name);
+        mm->f16s = grown;
+        mm->cap_f16 = cap;
+    }
+    const int ld = f16_ld(w);
+    cudaError_t e = cudaMemsetAsync(dst, 0, ct_cuda_weight_f16_bytes(w), mm->stream); /* the padding columns */
+    if (e == cudaSuccess) e = launch_dequant_f16(w->type, w, 0, w->ne1, (__half *)dst, ld, mm->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(mm->stream);
+    if (e != cudaSuccess)
+        return ct_fail(CT_ERR_DEVICE, "F16 copy of weight %s (%s, %lld x %lld): %s", name, ct_type_name(w->type),
+                       (long long)w->ne1, (long long)w->ne0, cudaGetErrorString(e));
+    size_t at = 0;
+    while (at < mm->n_f16 && (uintptr_t)mm->f16s[at].w < (uintptr_t)w->data) at++;
+    const bool replace = at < mm->n_f16 && mm->f16s[at].w == w->data; /* a new weight at a freed one's address */
+    if (!replace) memmove(mm->f16s + at + 1, mm->f16s + at, (mm->n_f16 - at) * sizeof *mm->f16s);
+    mm->f16s[at].w = w->data;
+    mm->f16s[at].f16 = (const __half *)dst;
+    mm->f16s[at].ld = ld;
+    if (!replace) mm->n_f16++;
+    return CT_OK;
+}
+
 static cudaError_t run_cublas(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
-                              int n, int ldx) {
+                              int n, int ldx, const ct_mm_f16_copy *copy) {
     const int M = (int)w->ne1, K = (int)w->ne0;
     const int ldo = (int)(out->row_bytes / sizeof(float));
     const float alpha = 1.0f, beta = 0.0f;
     float *o = (float *)out->data;
     cudaError_t e;
-    if (w->type == CT_TYPE_F16) {
-        /* F16 weights go in as they are */
-        cublasStatus_t st = cublasGemmEx(mm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, M, n, K, &alpha, w->data, CUDA_R_16F,
-                                         (int)(w->row_bytes / 2), mm->x16, CUDA_R_16F, ldx, &beta, o, CUDA_R_32F, ldo,
-                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (w->type == CT_TYPE_F16 || copy) {
+        /* F16 weights, or a weight's F16 copy, go in as they are */
+        const void *a = copy ? (const void *)copy->f16 : w->data;
+        const int lda = copy ? copy->ld : (int)(w->row_bytes / 2);
+        cublasStatus_t st = cublasGemmEx(mm->cublas, CUBLAS_OP_T, CUBLAS_OP_N, M, n, K, &alpha, a, CUDA_R_16F, lda,
+                                         mm->x16, CUDA_R_16F, ldx, &beta, o, CUDA_R_32F, ldo, CUBLAS_COMPUTE_32F,
+                                         CUBLAS_GEMM_DEFAULT);
         if (st != CUBLAS_STATUS_SUCCESS) return fail_op(cudaErrorUnknown, cublasGetStatusString(st), w);
     } else {
         const int ldw = (int)round_up(K, 8);
@@ -407,14 +468,17 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     if (n == 0) return cudaSuccess;
     if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
 
-    const ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, n, w->type);
+    ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, n, w->type);
     if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
+    /* an F16 copy makes cuBLAS the better path for every batch past the GEMV: no dequantization */
+    const ct_mm_f16_copy *copy = mm->invariant || mm->mode == CT_MM_MMA ? NULL : find_f16(mm, w->data);
+    if (copy) path = CT_MM_PATH_CUBLAS;
 
     const int K = (int)w->ne0, M = (int)w->ne1;
     const int ldx = (int)round_up(K, CT_MM_X_PAD);
     if (n > mm->cap_tokens || ldx > mm->cap_ldx)
         return fail_op(cudaErrorInvalidValue, "batch larger than reserved (ct_cuda_matmul_reserve)", w);
-    if (path == CT_MM_PATH_CUBLAS && w->type != CT_TYPE_F16 && !mm->wdq)
+    if (path == CT_MM_PATH_CUBLAS && w->type != CT_TYPE_F16 && !copy && !mm->wdq)
         return fail_op(cudaErrorInvalidValue, "no dequantization buffer reserved for a cuBLAS-sized batch", w);
     if ((M + 63) / 64 > 65535) return fail_op(cudaErrorInvalidValue, "more than 4M rows", w);
 
@@ -423,7 +487,7 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
 
-    if (path == CT_MM_PATH_CUBLAS) return run_cublas(mm, out, w, bias, (int)n, ldx);
+    if (path == CT_MM_PATH_CUBLAS) return run_cublas(mm, out, w, bias, (int)n, ldx, copy);
 
     ct_mm_fused_args a;
     a.w = (const uint8_t *)w->data;
