@@ -686,6 +686,33 @@ static void test_edge_cases(void) {
     CHECK(ct_sampler_sample(s, NULL, &tok) == CT_ERR_INVALID_ARGUMENT);
     ct_sampler_free(s);
 
+    /* greedy without penalties takes a one-pass path: the same errors, and the same token as
+     * greedy through the candidate set (a penalty that touches no token forces that path) */
+    p = plain_params(0.0f, 77);
+    s = make_sampler(&p, 10);
+    ct_sampler_params pen = p;
+    pen.presence_penalty = 1.0f; /* the window is empty: no logit changes */
+    ct_sampler *s_pen = make_sampler(&pen, 10);
+    for (int i = 0; i < 10; i++) l[i] = -INFINITY;
+    ct_clear_error();
+    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "all 10 logits are -inf") != NULL);
+    l[3] = -2.0f, l[7] = 5.0f, l[9] = 5.0f; /* a tie: the lower id */
+    int32_t tok_pen = -1;
+    CHECK_OK(ct_sampler_sample(s, l, &tok));
+    CHECK_OK(ct_sampler_sample(s_pen, l, &tok_pen));
+    CHECK(tok == 7 && tok_pen == 7);
+    l[5] = NAN;
+    ct_clear_error();
+    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "logits[5] is nan") != NULL);
+    l[5] = INFINITY;
+    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "logits[5] is inf") != NULL);
+    CHECK(ct_sampler_sample(s, NULL, &tok) == CT_ERR_INVALID_ARGUMENT);
+    ct_sampler_free(s);
+    ct_sampler_free(s_pen);
+
     /* all-equal logits with every filter on: min_p keeps all, top-k the lowest ids, draws cover them */
     p = ct_sampler_params_default();
     p.seed = 5;

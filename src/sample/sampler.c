@@ -115,7 +115,50 @@ ct_status ct_sampler_candidates(ct_sampler *s, const float *logits, const ct_tok
     return CT_OK;
 }
 
+/* Greedy without penalties: one pass over the logits, no candidate set. The same token (the
+ * largest logit, the lowest id on ties) and the same errors as the general path; it matters
+ * for batches: 128 sequences x 32,000 logits were ~10 ms a step through the candidate copy. */
+static ct_status greedy_plain(const ct_sampler *s, const float *logits, int32_t *token) {
+    if (!logits) return ct_fail(CT_ERR_INVALID_ARGUMENT, "sampler: logits must not be NULL");
+    /* branch-free first pass (the compiler vectorizes it): the maximum, and whether any logit
+     * is NaN or +inf; then the first index holding the maximum */
+    enum { LANES = 8 }; /* independent maxima: the loop is not one long dependency chain */
+    float lane_max[LANES];
+    int bad = 0;
+    for (int k = 0; k < LANES; k++) lane_max[k] = -INFINITY;
+    int32_t i = 0;
+    for (; i + LANES <= s->n_vocab; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            const float l = logits[i + k];
+            bad |= !(l < INFINITY);
+            lane_max[k] = l > lane_max[k] ? l : lane_max[k];
+        }
+    for (; i < s->n_vocab; i++) {
+        const float l = logits[i];
+        bad |= !(l < INFINITY);
+        lane_max[0] = l > lane_max[0] ? l : lane_max[0];
+    }
+    float best_logit = -INFINITY;
+    for (int k = 0; k < LANES; k++) best_logit = lane_max[k] > best_logit ? lane_max[k] : best_logit;
+    if (bad)
+        for (int32_t j = 0; j < s->n_vocab; j++)
+            if (!(logits[j] < INFINITY)) /* NaN or +inf */
+                return ct_fail(CT_ERR_INVALID_ARGUMENT, "sampler: logits[%d] is %g; logits must be finite or -inf",
+                               (int)j, (double)logits[j]);
+    if (best_logit == -INFINITY)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "sampler: all %d logits are -inf; nothing to sample",
+                       (int)s->n_vocab);
+    int32_t best = 0;
+    while (logits[best] != best_logit) best++;
+    *token = best;
+    return CT_OK;
+}
+
 ct_status ct_sampler_sample(ct_sampler *s, const float *logits, int32_t *token) {
+    const ct_sampler_params *p = &s->params;
+    if (p->temperature == 0.0f && p->repeat_penalty == 1.0f && p->presence_penalty == 0.0f &&
+        p->frequency_penalty == 0.0f)
+        return greedy_plain(s, logits, token);
     CT_TRY(load_and_penalize(s, logits));
     if (s->params.temperature == 0.0f) {
         *token = s->set.data[ct_cands_argmax(&s->set)].id;
