@@ -659,6 +659,19 @@ static void test_seeds(void) {
 
 /* ---- hostile logits and corner cases ------------------------------------------------------- */
 
+/* NaN or +inf at l[5], and no logits at all, are refused by name (l has 10 entries). */
+static void check_bad_logits(ct_sampler *s, float *l) {
+    int32_t tok = 123;
+    l[5] = NAN;
+    ct_clear_error();
+    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "logits[5] is nan") != NULL);
+    l[5] = INFINITY;
+    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ct_last_error(), "logits[5] is inf") != NULL);
+    CHECK(ct_sampler_sample(s, NULL, &tok) == CT_ERR_INVALID_ARGUMENT);
+}
+
 static void test_edge_cases(void) {
     ct_sampler_params p = plain_params(1.0f, 77);
     ct_sampler *s = make_sampler(&p, 10);
@@ -676,14 +689,7 @@ static void test_edge_cases(void) {
         outside += tok != 2 && tok != 8;
     }
     CHECK(outside == 0);
-    l[5] = NAN;
-    ct_clear_error();
-    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(ct_last_error(), "logits[5] is nan") != NULL);
-    l[5] = INFINITY;
-    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(ct_last_error(), "logits[5] is inf") != NULL);
-    CHECK(ct_sampler_sample(s, NULL, &tok) == CT_ERR_INVALID_ARGUMENT);
+    check_bad_logits(s, l);
     ct_sampler_free(s);
 
     /* greedy without penalties takes a one-pass path: the same errors, and the same token as
@@ -702,14 +708,7 @@ static void test_edge_cases(void) {
     CHECK_OK(ct_sampler_sample(s, l, &tok));
     CHECK_OK(ct_sampler_sample(s_pen, l, &tok_pen));
     CHECK(tok == 7 && tok_pen == 7);
-    l[5] = NAN;
-    ct_clear_error();
-    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(ct_last_error(), "logits[5] is nan") != NULL);
-    l[5] = INFINITY;
-    CHECK(ct_sampler_sample(s, l, &tok) == CT_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(ct_last_error(), "logits[5] is inf") != NULL);
-    CHECK(ct_sampler_sample(s, NULL, &tok) == CT_ERR_INVALID_ARGUMENT);
+    check_bad_logits(s, l);
     ct_sampler_free(s);
     ct_sampler_free(s_pen);
 
