@@ -1,4 +1,4 @@
-/* The fused matmul for mid-size batches (9..~256 tokens): quantized weight tiles are copied
+/* The fused matmul for mid-size batches (9..64 tokens by default): quantized weight tiles are copied
  * raw into shared memory, dequantized there to F16, and multiplied on the tensor cores
  * (mma.sync m16n8k16, F32 accumulate) against F16 activation tiles. Each weight byte is read
  * from device memory once per block of BN tokens, instead of the cuBLAS path's dequantized
