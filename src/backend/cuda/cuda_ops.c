@@ -250,11 +250,16 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     return cudaErrorInvalidValue;
 }
 
+const ct_tensor *ct_cuda_op_weight(const cuda_op *op) {
+    if (op->kind == CUDA_OP_MATMUL || op->kind == CUDA_OP_MATMUL_ADD) return &op->t[1];
+    if (op->kind == CUDA_OP_MATMUL_MULTI || op->kind == CUDA_OP_MATMUL_GLU) return &op->t[3];
+    return NULL;
+}
+
 /* the tensor an error message names: the weight of a matmul, else the op's output */
 static const char *op_tensor_name(const cuda_op *op) {
-    const ct_tensor *t = op->kind == CUDA_OP_MATMUL || op->kind == CUDA_OP_MATMUL_ADD ? &op->t[1]
-                         : op->kind == CUDA_OP_MATMUL_MULTI || op->kind == CUDA_OP_MATMUL_GLU ? &op->t[3]
-                                                                                               : &op->t[0];
+    const ct_tensor *w = ct_cuda_op_weight(op);
+    const ct_tensor *t = w ? w : &op->t[0];
     return t->name ? t->name : "?";
 }
 

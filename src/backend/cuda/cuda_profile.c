@@ -59,9 +59,7 @@ cudaError_t ct_cuda_profile_mark(cuda_profile *p, cudaStream_t stream, size_t i)
 }
 
 static void describe(const cuda_op *op, char *key, size_t cap) {
-    const ct_tensor *w = NULL;
-    if (op->kind == CUDA_OP_MATMUL || op->kind == CUDA_OP_MATMUL_ADD) w = &op->t[1];
-    if (op->kind == CUDA_OP_MATMUL_MULTI || op->kind == CUDA_OP_MATMUL_GLU) w = &op->t[3];
+    const ct_tensor *w = ct_cuda_op_weight(op);
     if (w)
         snprintf(key, cap, "%s %s %lldx%lld n=%lld", ct_cuda_op_name(op), ct_type_name(w->type), (long long)w->ne1,
                  (long long)w->ne0, (long long)op->t[0].ne1);

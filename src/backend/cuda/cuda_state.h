@@ -142,6 +142,8 @@ void ct_cuda_install_ops(ct_backend *be);
 cuda_op *ct_cuda_push_op(ct_backend *be, cuda_op_kind kind);
 cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op);
 const char *ct_cuda_op_name(const cuda_op *op);
+/* the (first) weight of a matmul op, NULL for other ops */
+const ct_tensor *ct_cuda_op_weight(const cuda_op *op);
 /* true when every op may be captured in a graph (no cuBLAS matmul) */
 bool ct_cuda_ops_graph_safe(const cuda_state *s);
 /* Launches the recorded ops one by one (also inside a capture); a status naming the failing op. */

@@ -41,12 +41,16 @@ CT_DQ_FOR_EACH_TYPE(CT_MM_FUSED_EXTERN)
  * CTORCH_CUDA_FUSED_MAX=n overrides it (for measuring the crossover). */
 #define CT_MM_FUSED_MAX_TOKENS 64
 
-static int64_t fused_max_tokens(void) {
+/* CTORCH_CUDA_FUSED_MAX, read once at create; false for a value that is not a count */
+static bool fused_max_from_env(int64_t *out) {
     const char *s = getenv("CTORCH_CUDA_FUSED_MAX");
-    if (!s || !*s) return CT_MM_FUSED_MAX_TOKENS;
+    *out = CT_MM_FUSED_MAX_TOKENS;
+    if (!s || !*s) return true;
     char *end = NULL;
-    const long v = strtol(s, &end, 10);
-    return *end || v < 0 ? CT_MM_FUSED_MAX_TOKENS : (int64_t)v;
+    const long long v = strtoll(s, &end, 10);
+    if (*end || v < 0 || v > INT32_MAX) return false;
+    *out = (int64_t)v;
+    return true;
 }
 /* bound on the dequantized-weight scratch of the cuBLAS path (whole 4096x4096 matrices fit) */
 #define CT_MM_DEQUANT_SCRATCH_BYTES ((size_t)64 << 20)
@@ -71,6 +75,7 @@ typedef enum { CT_MM_PATH_MMV, CT_MM_PATH_FUSED, CT_MM_PATH_CUBLAS } ct_mm_path;
 struct ct_cuda_matmul {
     cudaStream_t stream;
     ct_mm_mode mode;
+    int64_t fused_max; /* largest batch of the fused kernel in auto mode (CTORCH_CUDA_FUSED_MAX) */
     bool invariant; /* ct_cuda_matmul_set_batch_invariant */
     int n_sms; /* the fused kernel's tiling looks at how many blocks fill the GPU */
     cublasHandle_t cublas;
@@ -144,11 +149,11 @@ static bool mode_from_env(ct_mm_mode *mode) {
     return true;
 }
 
-static ct_mm_path choose_path(ct_mm_mode mode, int64_t n, uint32_t type) {
+static ct_mm_path choose_path(ct_mm_mode mode, int64_t fused_max, int64_t n, uint32_t type) {
     if (mode == CT_MM_MMA) return CT_MM_PATH_FUSED;
     if (mode == CT_MM_CUBLAS) return CT_MM_PATH_CUBLAS;
     if (n <= CT_CUDA_MMV_MAX_TOKENS) return ct_cuda_mmv_type_supported(type) ? CT_MM_PATH_MMV : CT_MM_PATH_FUSED;
-    return n <= fused_max_tokens() ? CT_MM_PATH_FUSED : CT_MM_PATH_CUBLAS;
+    return n <= fused_max ? CT_MM_PATH_FUSED : CT_MM_PATH_CUBLAS;
 }
 
 extern "C" bool ct_cuda_matmul_graph_safe(int64_t n_tokens) {
@@ -187,10 +192,15 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     if (!mode_from_env(&mode))
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MATMUL=%s: expected auto, mma or cublas",
                        getenv("CTORCH_CUDA_MATMUL"));
+    int64_t fused_max;
+    if (!fused_max_from_env(&fused_max))
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_FUSED_MAX=%s: expected a token count (0 .. 2^31-1)",
+                       getenv("CTORCH_CUDA_FUSED_MAX"));
     ct_cuda_matmul *mm = (ct_cuda_matmul *)calloc(1, sizeof *mm);
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
     mm->stream = stream;
     mm->mode = mode;
+    mm->fused_max = fused_max;
     int device = 0;
     cudaError_t ce = cudaGetDevice(&device);
     if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&mm->n_sms, cudaDevAttrMultiProcessorCount, device);
@@ -259,7 +269,7 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
     }
     /* the cuBLAS path's weight chunks, when a batch can take it */
     const bool cublas_possible =
-        mm->mode == CT_MM_CUBLAS || (mm->mode == CT_MM_AUTO && tokens > fused_max_tokens());
+        mm->mode == CT_MM_CUBLAS || (mm->mode == CT_MM_AUTO && tokens > mm->fused_max);
     if (cublas_possible) {
         size_t need = CT_MM_DEQUANT_SCRATCH_BYTES;
         const size_t min_chunk = (size_t)CT_MM_CHUNK_ROWS_ALIGN * (size_t)round_up(max_row, 8) * sizeof(__half);
@@ -377,14 +387,20 @@ extern "C" size_t ct_cuda_weight_f16_bytes(const ct_tensor *w) {
     return (size_t)f16_ld(w) * (size_t)w->ne1 * sizeof(__half);
 }
 
-static const ct_mm_f16_copy *find_f16(const ct_cuda_matmul *mm, const void *w) {
+/* the first copy whose weight address is not below w's */
+static size_t f16_lower_bound(const ct_cuda_matmul *mm, const void *w) {
     size_t lo = 0, hi = mm->n_f16;
     while (lo < hi) {
         const size_t mid = (lo + hi) / 2;
         if ((uintptr_t)mm->f16s[mid].w < (uintptr_t)w) lo = mid + 1;
         else hi = mid;
     }
-    return lo < mm->n_f16 && mm->f16s[lo].w == w ? &mm->f16s[lo] : NULL;
+    return lo;
+}
+
+static const ct_mm_f16_copy *find_f16(const ct_cuda_matmul *mm, const void *w) {
+    const size_t at = f16_lower_bound(mm, w);
+    return at < mm->n_f16 && mm->f16s[at].w == w ? &mm->f16s[at] : NULL;
 }
 
 extern "C" ct_status ct_cuda_matmul_add_f16_copy(ct_cuda_matmul *mm, const ct_tensor *w, void *dst) {
@@ -405,8 +421,7 @@ extern "C" ct_status ct_cuda_matmul_add_f16_copy(ct_cuda_matmul *mm, const ct_te
     if (e != cudaSuccess)
         return ct_fail(CT_ERR_DEVICE, "F16 copy of weight %s (%s, %lld x %lld): %s", name, ct_type_name(w->type),
                        (long long)w->ne1, (long long)w->ne0, cudaGetErrorString(e));
-    size_t at = 0;
-    while (at < mm->n_f16 && (uintptr_t)mm->f16s[at].w < (uintptr_t)w->data) at++;
+    const size_t at = f16_lower_bound(mm, w->data);
     const bool replace = at < mm->n_f16 && mm->f16s[at].w == w->data; /* a new weight at a freed one's address */
     if (!replace) memmove(mm->f16s + at + 1, mm->f16s + at, (mm->n_f16 - at) * sizeof *mm->f16s);
     mm->f16s[at].w = w->data;
@@ -468,7 +483,7 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     if (n == 0) return cudaSuccess;
     if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
 
-    ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, n, w->type);
+    ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, mm->fused_max, n, w->type);
     if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
     /* an F16 copy makes cuBLAS the better path for every batch past the GEMV: no dequantization */
     const ct_mm_f16_copy *copy = mm->invariant || mm->mode == CT_MM_MMA ? NULL : find_f16(mm, w->data);
