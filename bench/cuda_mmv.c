@@ -1,6 +1,7 @@
 /* Kernel benchmark of the decode matrix-vector kernels (ct_cuda_mmv, src/backend/cuda/mmv*.cu)
  * on the Llama-2-7B shapes (rows x cols: 4096x4096 q/k/v/o, 11008x4096 gate/up, 4096x11008
- * down) at n = 1 and 8 tokens, for every weight type.
+ * down) at n = 1, 2 and 8 tokens, for every weight type, with each kernel (ct_cuda_mmv_set_kernel:
+ * direct, then ring; types without a direct kernel run the ring kernel both times).
  *
  *   bench_cuda_mmv [type ...]        e.g. bench_cuda_mmv q4_k q6_k q4_0 (default: all types)
  *
@@ -55,7 +56,7 @@ static const ct_type all_types[] = {CT_TYPE_Q4_K, CT_TYPE_Q6_K, CT_TYPE_Q4_0, CT
                                     CT_TYPE_Q4_1, CT_TYPE_Q5_0, CT_TYPE_Q5_1, CT_TYPE_Q2_K, CT_TYPE_Q3_K,
                                     CT_TYPE_F16,  CT_TYPE_BF16, CT_TYPE_F32};
 static const int64_t shapes[][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}}; /* rows, cols */
-static const int token_counts[] = {1, 8};
+static const int token_counts[] = {1, 2, 8};
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n);
@@ -208,8 +209,10 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
     CK(cudaMemcpy(d_in, x, sizeof(float) * (size_t)(max_n * cols), cudaMemcpyHostToDevice));
     free(x);
 
-    for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0]; k++) {
-        const int n = token_counts[k];
+    for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0] * 2; k++) {
+        const int n = token_counts[k / 2];
+        const ct_cuda_mmv_kernel kernel = k % 2 ? CT_CUDA_MMV_RING : CT_CUDA_MMV_DIRECT;
+        ct_cuda_mmv_set_kernel(kernel);
         const ct_tensor in = {d_in, CT_TYPE_F32, cols, n, sizeof(float) * (size_t)cols, "in"};
         const ct_tensor out = {d_out, CT_TYPE_F32, rows, n, sizeof(float) * (size_t)rows, "out"};
         c.in = in;
@@ -235,8 +238,8 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
         CK(cudaStreamSynchronize(tm->stream));
         CK(cudaGetLastError());
 
-        printf("%-5s %5lldx%-5lld %2d %9.2f %8.0f %9.2f %7.2f %3d\n", ct_type_name((uint32_t)type), (long long)rows,
-               (long long)cols, n, graph_ms * 1e3, (double)bytes / graph_ms / 1e6, stream_ms * 1e3,
+        printf("%-5s %5lldx%-5lld %2d %-6s %9.2f %8.0f %9.2f %7.2f %3d\n", ct_type_name((uint32_t)type), (long long)rows,
+               (long long)cols, n, kernel == CT_CUDA_MMV_RING ? "ring" : "direct", graph_ms * 1e3, (double)bytes / graph_ms / 1e6, stream_ms * 1e3,
                (double)bytes / 1048576.0, c.copies);
         fflush(stdout);
     }
@@ -276,8 +279,8 @@ int main(int argc, char **argv) {
     CK(cudaEventCreate(&tm.stop));
     bench_copy(&tm);
 
-    printf("%-5s %11s %2s %9s %8s %9s %7s %3s\n", "type", "rows x cols", "n", "graph us", "GB/s", "stream us", "MiB",
-           "cps");
+    printf("%-5s %11s %2s %-6s %9s %8s %9s %7s %3s\n", "type", "rows x cols", "n", "kernel", "graph us", "GB/s",
+           "stream us", "MiB", "cps");
     for (int i = 0; i < n_types; i++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             bench_shape(&tm, types[i], shapes[s][0], shapes[s][1]);

@@ -1,7 +1,7 @@
 /* The CUDA decode matrix-vector kernels (ct_cuda_mmv, src/backend/cuda/mmv*.cu) against a
  * float64 reference built on the CPU reference dequantizers (src/quant/).
  *
- * Every weight type x n = 1..8 tokens x shapes with odd row counts (1, 7, 33, 515), rows of
+ * Both kernels (direct and ring, ct_cuda_mmv_set_kernel) x every weight type x n = 1..8 tokens x shapes with odd row counts (1, 7, 33, 515), rows of
  * one block up to several pipeline stages (ne0 = 32..4160 or 256..11008, some not multiples
  * of 512), padded and packed weight/input/output rows, with and without bias. Weights are
  * fresh random data (per-block scales and per-row offsets, so every scale and min field
@@ -238,7 +238,9 @@ done:
  * rows padded by out_pad floats (poisoned, must stay untouched). */
 static void run_case(cudaStream_t stream, const weights *w, const reference *ref, int n, int with_bias,
                      int64_t in_pad, int64_t out_pad) {
-    const char *tname = ct_type_name((uint32_t)w->type);
+    char tname[32]; /* type/kernel, for the messages */
+    snprintf(tname, sizeof tname, "%s/%s", ct_type_name((uint32_t)w->type),
+             ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_RING ? "ring" : "direct");
     const int64_t in_row = w->ne0 + in_pad, out_row = w->ne1 + out_pad;
     float *x = xmalloc(sizeof(float) * (size_t)(n * in_row));
     for (int t = 0; t < n; t++)
@@ -429,7 +431,13 @@ int main(void) {
     CU(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     test_errors(stream);
     ct_test_rng rng = {0x9E3779B97F4A7C15ULL};
-    for (size_t i = 0; i < N_TYPES; i++) test_type(stream, &rng, all_types[i]);
+    /* both kernels: the direct one (the default, for the types that have it) and the ring one */
+    const ct_cuda_mmv_kernel kernels[] = {CT_CUDA_MMV_DIRECT, CT_CUDA_MMV_RING};
+    for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
+        ct_cuda_mmv_set_kernel(kernels[k]);
+        CHECK(ct_cuda_mmv_get_kernel() == kernels[k]);
+        for (size_t i = 0; i < N_TYPES; i++) test_type(stream, &rng, all_types[i]);
+    }
     CU(cudaStreamDestroy(stream));
     return ct_test_finish("test_cuda_mmv");
 }

@@ -19,6 +19,15 @@ extern "C" {
 
 bool ct_cuda_mmv_type_supported(uint32_t type);
 
+/* Which kernel runs: CT_CUDA_MMV_DIRECT (the default) loads each lane's slice of a block
+ * straight into registers (mmv_direct.cuh) for Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K and
+ * leaves the other types to the ring kernel (mmv_kernel.cuh); CT_CUDA_MMV_RING runs the ring
+ * kernel for every type. Process-wide: set it before launching (the CUDA matmul module sets
+ * it from CTORCH_CUDA_MMV at create; tests and benchmarks compare the two). */
+typedef enum { CT_CUDA_MMV_DIRECT = 0, CT_CUDA_MMV_RING = 1 } ct_cuda_mmv_kernel;
+void ct_cuda_mmv_set_kernel(ct_cuda_mmv_kernel kernel);
+ct_cuda_mmv_kernel ct_cuda_mmv_get_kernel(void);
+
 /* out: [n][w->ne1] F32, in: [n][w->ne0] F32, n = in->ne1 <= CT_CUDA_MMV_MAX_TOKENS; bias NULL
  * or w->ne1 F32. Row strides come from the tensors' row_bytes. */
 cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,

@@ -196,6 +196,10 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     if (!fused_max_from_env(&fused_max))
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_FUSED_MAX=%s: expected a token count (0 .. 2^31-1)",
                        getenv("CTORCH_CUDA_FUSED_MAX"));
+    const char *mmv_kernel = getenv("CTORCH_CUDA_MMV");
+    if (mmv_kernel && *mmv_kernel && strcmp(mmv_kernel, "direct") != 0 && strcmp(mmv_kernel, "ring") != 0)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected direct or ring", mmv_kernel);
+    ct_cuda_mmv_set_kernel(mmv_kernel && strcmp(mmv_kernel, "ring") == 0 ? CT_CUDA_MMV_RING : CT_CUDA_MMV_DIRECT);
     ct_cuda_matmul *mm = (ct_cuda_matmul *)calloc(1, sizeof *mm);
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
     mm->stream = stream;

@@ -12,6 +12,8 @@
  * Weights are read only inside their rows' bytes (never past the last row's last byte). */
 #include <stdint.h>
 
+#include <atomic>
+
 #include "backend/cuda/cuda_mmv.h"
 #include "backend/cuda/mmv_dec_float.cuh"
 #include "backend/cuda/mmv_dec_k.cuh"
@@ -126,6 +128,15 @@ bool aligned(const void *ptr, uint64_t to) { return reinterpret_cast<uintptr_t>(
 extern "C" bool ct_cuda_mmv_type_supported(uint32_t type) { return type_info(type) != nullptr; }
 
 namespace {
+std::atomic<int> g_kernel{CT_CUDA_MMV_DIRECT};
+}
+
+extern "C" void ct_cuda_mmv_set_kernel(ct_cuda_mmv_kernel kernel) { g_kernel.store(kernel, std::memory_order_relaxed); }
+extern "C" ct_cuda_mmv_kernel ct_cuda_mmv_get_kernel(void) {
+    return static_cast<ct_cuda_mmv_kernel>(g_kernel.load(std::memory_order_relaxed));
+}
+
+namespace {
 
 using namespace ct_mmv;
 
@@ -180,6 +191,7 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
     p.stages = 0;                          /* set by the launcher */
     p.epilogue = kStore;
+    p.direct = ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT;
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
     if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;

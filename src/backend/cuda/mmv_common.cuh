@@ -63,6 +63,7 @@ struct Params {
     int epilogue;         /* Epilogue */
     int seg;              /* the segment this warp computes (multi-matrix launches) */
     int n_seg;            /* 0: one matrix (the fields above); 2..kMaxSegments: segs[] */
+    int direct;           /* the direct kernel (mmv_direct.cuh) where the type has one, else the ring */
     Segment segs[kMaxSegments];
     /* kSwiglu/kGeglu: the two halves meet through pair_stride counters (in the scratch's
      * first third, whatever n and ne1: zero before a launch, zero again after it) and
@@ -155,6 +156,9 @@ template <int K>
 __device__ __forceinline__ float level8_to_float(uint32_t u) {
     return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440u | K)) - 8388736.0f;
 }
+
+/* Word k (compile-time after unrolling) of a 16-byte load. */
+__device__ __forceinline__ uint32_t word_of(const uint4 &v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
 
 __device__ __forceinline__ float4 ldg_float4(const float *p) { return __ldg(reinterpret_cast<const float4 *>(p)); }
 

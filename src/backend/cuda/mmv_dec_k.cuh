@@ -85,9 +85,6 @@ struct DecQ3_K {
     }
 };
 
-/* Word k (compile-time after unrolling) of a 16-byte load. */
-__device__ __forceinline__ uint32_t word_of(const uint4 &v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
-
 /* Q4_K and Q5_K share the header: d, dmin (f16), 12 bytes of 6-bit scales and mins.
  * Unit p (0..3) covers qs[32p .. 32p+31]: sub-block 2p in the low nibbles (columns
  * 64p + 0..31), sub-block 2p+1 in the high nibbles (64p + 32..63). Step i is the 16 bytes

@@ -1,6 +1,7 @@
-/* Decode matrix-vector kernels for Q4_K weights (see mmv_kernel.cuh). */
+/* Decode matrix-vector kernels for Q4_K weights (mmv_direct.cuh; mmv_kernel.cuh with CTORCH_CUDA_MMV=ring). */
 #include "backend/cuda/mmv_dec_k.cuh"
+#include "backend/cuda/mmv_direct.cuh"
 #include "backend/cuda/mmv_kernel.cuh"
 #include "backend/cuda/mmv_launch.cuh"
 
-cudaError_t ct_mmv::launch_q4_k(const Params &p, int n, cudaStream_t stream) { return mmv_launch<DecQ4_K>(p, n, stream); }
+cudaError_t ct_mmv::launch_q4_k(const Params &p, int n, cudaStream_t stream) { return p.direct ? direct_launch<LaneQ4_K>(p, n, stream) : mmv_launch<DecQ4_K>(p, n, stream); }
