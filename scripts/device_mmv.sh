@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The decode GEMV on the GPU machine, in the call after `device_check.sh test` (it uses that
+# build in /tmp/ctorch-build): the kernel benchmark for both kernels (direct, ring), decode of
+# the synthetic Llama-2-7B with each (CTORCH_CUDA_MMV), a per-op decode profile, and Nsight
+# Compute sections of one launch of each kernel (Q4_K 4096x4096, one token). Logs under $OUT,
+# figures on stdout.
+#
+#   bash scripts/device_mmv.sh [types for bench_cuda_mmv, default "q4_k q6_k q4_0"]
+set -uo pipefail
+OUT=${OUT:-/tmp/ctorch-device-out}
+mkdir -p "$OUT"
+b=/tmp/ctorch-build
+types=${1:-q4_k q6_k q4_0}
+for t in q4_k_m q4_0; do
+    [ -f /tmp/llama2-7b-$t.gguf ] || $b/ctorch synth --preset llama2-7b --type $t -o /tmp/llama2-7b-$t.gguf >/dev/null 2>&1
+done
+m=/tmp/llama2-7b-q4_k_m.gguf
+
+echo "=== bench_cuda_mmv $types"
+# shellcheck disable=SC2086
+timeout 200 $b/bench_cuda_mmv $types >"$OUT/bench_mmv.txt" 2>&1
+cat "$OUT/bench_mmv.txt"
+
+echo "=== decode, direct vs ring"
+for k in direct ring; do
+    CTORCH_CUDA_MMV=$k timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3 \
+        2>>"$OUT/bench.err" | grep -E "tg128" | sed "s/^/$k: /"
+done
+
+echo "=== decode profile (direct)"
+CTORCH_CUDA_PROFILE=1 timeout 100 $b/ctorch bench --backend cuda -m $m -p 0 -n 32 -r 1 >"$OUT/profile.txt" 2>&1
+grep -E "^\|" "$OUT/profile.txt" | head -30
+
+if command -v ncu >/dev/null; then
+    sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"
+    for k in direct ring; do
+        regex=$([ $k = direct ] && echo direct_kernel || echo mmv_kernel)
+        # shellcheck disable=SC2086
+        timeout 150 ncu --clock-control none $sections -k regex:$regex --launch-skip 3 --launch-count 1 \
+            $b/bench_cuda_mmv q4_k >"$OUT/ncu_$k.txt" 2>&1
+        echo "=== ncu $k (Q4_K 4096x4096, n=1)"
+        grep -E "Duration|DRAM Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Issue Slots Busy|Issued Ipc|No Eligible|Achieved Occupancy|Registers Per|Stall|Warp Cycles Per Issued|Theoretical Occupancy|Block Limit" \
+            "$OUT/ncu_$k.txt" | head -30
+    done
+fi
+tail -3 "$OUT/bench.err" 2>/dev/null
