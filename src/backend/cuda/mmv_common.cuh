@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#ifndef CT_MMV_HOST_EMULATION /* a CPU harness may compile the decoders with its own shims */
+#ifndef CT_MMV_HOST_EMULATION /* a CPU harness compiles the decoders with its own shims (tests/test_mmv_lanes.cpp) */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include "backend/cuda/activations.cuh"
@@ -73,6 +73,7 @@ struct Params {
     int64_t pair_stride; /* n tokens x ne1 */
 };
 
+#ifndef CT_MMV_HOST_EMULATION
 /* The epilogue for (token t, row): v is the warp's sum. The fused residual computes
  * x + (W in + bias) exactly as matmul then add would; the fused GLU rounds as the separate
  * swiglu/geglu ops (activations.cuh): every fusion is bit-identical to the unfused ops. */
@@ -97,6 +98,7 @@ __device__ __forceinline__ void store_result(const Params &p, int t, int64_t row
         }
     }
 }
+#endif
 
 /* How a decoder hands its weights to the kernel. */
 enum Mode {
@@ -141,9 +143,11 @@ __device__ __forceinline__ uint32_t lds_a2(const uint8_t *p, int i) {
 
 /* ---- conversions ---------------------------------------------------------------------- */
 
+#ifndef CT_MMV_HOST_EMULATION /* the harness brings its own */
 __device__ __forceinline__ float half_bits_to_float(uint32_t bits) {
     return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xFFFF)));
 }
+#endif
 
 /* Byte k of q (a level 0..127) as the float 2 + q/64: the byte becomes bits 16..23 of a
  * float whose top byte is 0x40 (exponent 128), one PRMT and no int->float conversion. */
@@ -160,7 +164,9 @@ __device__ __forceinline__ float level8_to_float(uint32_t u) {
 /* Word k (compile-time after unrolling) of a 16-byte load. */
 __device__ __forceinline__ uint32_t word_of(const uint4 &v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
 
+#ifndef CT_MMV_HOST_EMULATION
 __device__ __forceinline__ float4 ldg_float4(const float *p) { return __ldg(reinterpret_cast<const float4 *>(p)); }
+#endif
 
 } // namespace ct_mmv
 

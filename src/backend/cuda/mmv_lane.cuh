@@ -17,34 +17,38 @@
 #define CT_BACKEND_CUDA_MMV_LANE_CUH
 
 #include "backend/cuda/mmv_common.cuh"
+#ifdef CT_MMV_HOST_EMULATION
+#include <string.h>
+#endif
 
 namespace ct_mmv {
 
 /* ---- streaming global loads: weights are read once, so they skip L1 (the activations,
- * read by every warp, stay there) ---------------------------------------------------------- */
+ * read by every warp, stay there). Not volatile: the compiler may hoist and merge them. ---- */
 
+#ifdef CT_MMV_HOST_EMULATION
+__device__ __forceinline__ uint4 ldw128(const uint8_t *p) { uint4 v; memcpy(&v, p, 16); return v; }
+__device__ __forceinline__ uint32_t ldw32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+__device__ __forceinline__ uint32_t ldw16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+#else
 __device__ __forceinline__ uint4 ldw128(const uint8_t *p) {
     uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                  : "l"(p));
     return v;
 }
-__device__ __forceinline__ uint2 ldw64(const uint8_t *p) {
-    uint2 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-    return v;
-}
 __device__ __forceinline__ uint32_t ldw32(const uint8_t *p) {
     uint32_t v;
-    asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
+    asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
     return v;
 }
 __device__ __forceinline__ uint32_t ldw16(const uint8_t *p) {
     unsigned short v;
-    asm volatile("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
     return v;
 }
+#endif
 
 /* K words from p, which is only 2-byte aligned: K aligned words from p rounded down, and the
  * piece's last two bytes as a 16-bit load, so nothing past p + 4K is read (a piece may end
