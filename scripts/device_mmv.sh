@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The decode GEMV on the GPU machine, in the call after `device_check.sh test` (it uses that
 # build in /tmp/ctorch-build): the kernel benchmark for both kernels (direct, ring), decode of
-# the synthetic Llama-2-7B with each (CTORCH_CUDA_MMV), a per-op decode profile, and Nsight
+# the synthetic Llama-2-7B with each (CTORCH_CUDA_MMV), a per-op decode profile, the host
+# phases of a decode and a 128-sequence pass (CTORCH_CUDA_HOST_TIMES), and Nsight
 # Compute sections of one launch of each kernel (Q4_K 4096x4096, one token). Logs under $OUT,
 # figures on stdout.
 #
@@ -30,6 +31,12 @@ done
 echo "=== decode profile (direct)"
 CTORCH_CUDA_PROFILE=1 timeout 100 $b/ctorch bench --backend cuda -m $m -p 0 -n 32 -r 1 >"$OUT/profile.txt" 2>&1
 grep -E "^\|" "$OUT/profile.txt" | head -30
+
+echo "=== host phases per pass (CTORCH_CUDA_HOST_TIMES=1): decode, then 128 sequences"
+CTORCH_CUDA_HOST_TIMES=1 timeout 100 $b/ctorch bench --backend cuda -m $m -p 0 -n 64 -r 1 >/dev/null 2>"$OUT/host1.txt"
+grep -E "^\||CUDA host" "$OUT/host1.txt"
+CTORCH_CUDA_HOST_TIMES=1 timeout 150 $b/ctorch bench --backend cuda -m $m -b 128 -p 128 -n 32 -r 1 >"$OUT/host128.md" 2>"$OUT/host128.txt"
+grep -E "^\||CUDA host" "$OUT/host128.md" "$OUT/host128.txt"
 
 if command -v ncu >/dev/null; then
     sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"

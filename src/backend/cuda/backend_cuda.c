@@ -332,6 +332,7 @@ static ct_status cuda_begin(ct_backend *be, const ct_forward_batch *batch) {
     cuda_state *s = &cb->s;
     if (s->in_pass) return ct_fail(CT_ERR_INTERNAL, "CUDA backend: begin() during a pass");
     if (batch->n_tokens < 1) return ct_fail(CT_ERR_INTERNAL, "CUDA backend: a pass of %d tokens", (int)batch->n_tokens);
+    ct_host_times_mark(&s->host_times, CT_HT_OUTSIDE);
     /* matmul scratch for this many tokens (growth invalidates graphs that captured the old) */
     if (batch->n_tokens > s->mm_tokens || s->max_row > s->mm_row) {
         int64_t tokens = pow2_at_least(batch->n_tokens, 8), row = s->max_row > 0 ? s->max_row : 1;
@@ -351,6 +352,7 @@ static ct_status cuda_begin(ct_backend *be, const ct_forward_batch *batch) {
     s->staging_used = 0;
     s->pending = CT_OK;
     s->in_pass = true;
+    ct_host_times_mark(&s->host_times, CT_HT_BEGIN);
     return CT_OK;
 }
 
@@ -393,6 +395,7 @@ static ct_status cuda_end(ct_backend *be) {
     cuda_state *s = &cb->s;
     if (!s->in_pass) return ct_fail(CT_ERR_INTERNAL, "CUDA backend: end() without begin()");
     s->in_pass = false;
+    ct_host_times_mark(&s->host_times, CT_HT_RECORD);
     if (s->pending != CT_OK) return s->pending;
     CT_TRY(ensure_staging(s));
     const meta_layout *L = &cb->lay;
@@ -405,7 +408,9 @@ static ct_status cuda_end(ct_backend *be) {
     ct_cuda_fuse_ops(s);
     CT_TRY(ensure_glu_scratch(s));
     ct_status st = ct_cuda_graphs_run(s);
+    ct_host_times_mark(&s->host_times, CT_HT_SUBMIT);
     e = cudaStreamSynchronize(s->stream);
+    ct_host_times_mark(&s->host_times, CT_HT_WAIT);
     if (st != CT_OK) return st;
     if (e == cudaSuccess) e = cudaGetLastError();
     if (e != cudaSuccess)
@@ -415,6 +420,9 @@ static ct_status cuda_end(ct_backend *be) {
     if (s->prof) ct_cuda_profile_collect(s->prof, s->ops, s->n_ops);
     for (size_t i = 0; i < s->n_reads; i++)
         memcpy(s->reads[i].dst, s->staging + s->reads[i].staging_offset, s->reads[i].bytes);
+    ct_host_times_mark(&s->host_times, CT_HT_COPY);
+    s->host_times.passes++;
+    s->host_times.tokens += s->batch.n_tokens;
     return CT_OK;
 }
 
@@ -427,6 +435,7 @@ static void cuda_destroy(ct_backend *be) {
     if (s->stream) cudaStreamSynchronize(s->stream);
     ct_cuda_graphs_flush(&s->graphs);
     ct_cuda_profile_destroy(s->prof);
+    ct_host_times_print(&s->host_times);
     ct_cuda_matmul_destroy(s->mm);
     for (size_t i = 0; i < s->n_allocs; i++) cudaFree(s->allocs[i]);
     free(s->allocs);
@@ -493,6 +502,7 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
     s->fuse = !env_is("CTORCH_CUDA_FUSE", "0");
     s->attn_simt = env_is("CTORCH_CUDA_ATTN", "simt");
     s->f16_weights = env_is("CTORCH_CUDA_F16_WEIGHTS", "1");
+    s->host_times.on = env_is("CTORCH_CUDA_HOST_TIMES", "1");
     if (env_is("CTORCH_CUDA_PROFILE", "1")) {
         s->prof = ct_cuda_profile_create();
         if (!s->prof) {

@@ -85,6 +85,8 @@ typedef struct cuda_graph_cache {
     int64_t replayed, captured, direct;
 } cuda_graph_cache;
 
+#include "backend/cuda/cuda_host_times.h"
+
 typedef struct cuda_profile cuda_profile; /* cuda_profile.c */
 
 typedef struct cuda_state {
@@ -98,6 +100,7 @@ typedef struct cuda_state {
     bool attn_simt;      /* CTORCH_CUDA_ATTN=simt: attention by the per-(token, head) kernel only */
     cuda_profile *prof;  /* CTORCH_CUDA_PROFILE=1: per-op times (graphs off), else NULL */
     bool f16_weights;    /* CTORCH_CUDA_F16_WEIGHTS=1: an F16 copy of each weight for batches */
+    ct_host_times host_times; /* CTORCH_CUDA_HOST_TIMES=1: host phases of each pass */
 
     /* every device allocation of alloc() and load_weight(), freed at destroy */
     void **allocs;
