@@ -56,7 +56,7 @@ static void greedy(ct_context *ctx, const ct_token *prompt, int32_t n_vocab, flo
     }
 }
 
-/* Also: the peephole fusion (matmul + residual add in the GEMV epilogue) against unfused ops,
+/* Also: the peephole fusion (q/k/v, gate/up + GLU, matmul + residual add, rope q/k + KV store) against unfused ops,
  * bit-identical. */
 static void test_graphs(void) {
     ct_model *ma = NULL, *mb = NULL, *mc = NULL;

@@ -21,6 +21,12 @@ cudaError_t ct_cuda_layernorm(cudaStream_t stream, const ct_tensor *out, const c
 /* positions from batch->pos; x is [n_tokens rows][n_heads * head_dim] or already split into heads
  * (rows = n_tokens * n_heads); rows map to tokens by row / (x->ne1 / batch->n_tokens). */
 cudaError_t ct_cuda_rope(cudaStream_t stream, const ct_cuda_batch *batch, const ct_tensor *x, const ct_rope *rope);
+/* rope(q), rope(k), then k and v to their cache cells (as ct_cuda_kv_store), one launch, bit for
+ * bit the three ops' results; cudaErrorNotSupported where it cannot (not one row per token,
+ * q, k, v overlapping, an empty rotation): run them one by one. */
+cudaError_t ct_cuda_rope_store(cudaStream_t stream, const ct_cuda_batch *batch, const ct_tensor *q,
+                               const ct_tensor *k, const ct_tensor *k_cache, const ct_tensor *v_cache,
+                               const ct_tensor *v, const ct_rope *rope);
 cudaError_t ct_cuda_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *a, const ct_tensor *b);
 cudaError_t ct_cuda_scale(cudaStream_t stream, const ct_tensor *x, float s);
 cudaError_t ct_cuda_gelu(cudaStream_t stream, const ct_tensor *x);

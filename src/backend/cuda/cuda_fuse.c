@@ -13,9 +13,13 @@
  *
  *   2-3 matmuls of one input (q, k, v)    ->   matmul_multi (one GEMV launch), when their
  *     weights have one type and row stride. Saves 1-2 launches.
+ *   rope(q) ; rope(k) ; kv_store(k, v)    ->   rope_store (one launch, one block per token
+ *     computes the cos/sin pairs once, rotates q and k, stores k and v), when the two ropes are
+ *     the same and q, k, v do not overlap. Bit-identical; saves 2 launches per layer.
  *
- * Only for GEMV-sized batches (the GEMV path, whose results these reproduce bit for bit; see
- * CUDA_FUSE_MAX_TOKENS) and not in batch-invariant passes.
+ * The matmul fusions only for GEMV-sized batches (the GEMV path, whose results these reproduce
+ * bit for bit; see CUDA_FUSE_MAX_TOKENS); rope_store for any batch; none in batch-invariant
+ * passes.
  * CTORCH_CUDA_FUSE=0 turns it off (bench and tests compare). */
 #include <string.h>
 
@@ -44,6 +48,7 @@ static void access_of(int32_t kind, uint32_t *reads, uint32_t *overwrites) {
     case CUDA_OP_READ: *reads = 1u; break;
     case CUDA_OP_MATMUL_MULTI: *reads = 0x3F8u, *overwrites = 0x7u; break;
     case CUDA_OP_MATMUL_GLU: *reads = 0xF8u, *overwrites = 1u; break;
+    case CUDA_OP_ROPE_STORE: *reads = 0x13u; break; /* q, k in place; v; cache cells written */
     }
 }
 
@@ -163,13 +168,32 @@ static int multi_run(const cuda_state *s, size_t i, cuda_op *fused) {
     return n;
 }
 
+/* rope(q), rope(k), kv_store(k, v) at i..i+2, one rope: the fused op, or false */
+static bool rope_store_triple(const cuda_state *s, size_t i, cuda_op *fused) {
+    const cuda_op *rq = &s->ops[i], *rk = &s->ops[i + 1], *st = &s->ops[i + 2];
+    if (rq->kind != CUDA_OP_ROPE || rk->kind != CUDA_OP_ROPE || st->kind != CUDA_OP_KV_STORE) return false;
+    /* the recorded rope and freq factors byte for byte (ops are zeroed before they are filled) */
+    if (memcmp(&rq->rope, &rk->rope, sizeof rq->rope) != 0 || memcmp(&rq->aux, &rk->aux, sizeof rq->aux) != 0 ||
+        rq->present != rk->present)
+        return false;
+    const ct_tensor *q = &rq->t[0], *k = &rk->t[0], *v = &st->t[3];
+    if (!same_view(&st->t[2], k) || overlaps(q, k) || overlaps(q, v) || overlaps(k, v)) return false;
+    memset(fused, 0, sizeof *fused);
+    fused->kind = CUDA_OP_ROPE_STORE;
+    fused->t[0] = *q, fused->t[1] = *k, fused->t[2] = st->t[0], fused->t[3] = st->t[1], fused->t[4] = *v;
+    fused->present = 0x1Fu | (rq->present & (1u << CUDA_OP_MAX_TENSORS));
+    fused->rope = rq->rope;
+    fused->aux = rq->aux;
+    return true;
+}
+
 void ct_cuda_fuse_ops(cuda_state *s) {
     if (!s->fuse || s->batch_invariant) return; /* invariant passes keep one matmul kernel */
     size_t out = 0;
     for (size_t i = 0; i < s->n_ops; i++) {
         cuda_op op = s->ops[i];
         int n;
-        if (i + 2 < s->n_ops && glu_triple(s, i, &op)) {
+        if (i + 2 < s->n_ops && (glu_triple(s, i, &op) || rope_store_triple(s, i, &op))) {
             i += 2;
         } else if (i + 1 < s->n_ops && matmul_add_pair(s, i)) {
             op.kind = CUDA_OP_MATMUL_ADD;

@@ -186,9 +186,9 @@ const char *ct_cuda_op_name(const cuda_op *op) {
         [CUDA_OP_SCALE] = "scale",        [CUDA_OP_GELU] = "gelu",                   [CUDA_OP_SWIGLU] = "swiglu",
         [CUDA_OP_GEGLU] = "geglu",        [CUDA_OP_GATHER] = "gather_outputs",       [CUDA_OP_READ] = "read_rows",
         [CUDA_OP_MATMUL_ADD] = "matmul+add", [CUDA_OP_MATMUL_MULTI] = "matmul x n",
-        [CUDA_OP_MATMUL_GLU] = "matmul gate/up+glu",
+        [CUDA_OP_MATMUL_GLU] = "matmul gate/up+glu", [CUDA_OP_ROPE_STORE] = "rope q,k+kv_store",
     };
-    if (op->kind <= 0 || op->kind > CUDA_OP_MATMUL_GLU) return "unknown op";
+    if (op->kind <= 0 || op->kind > CUDA_OP_ROPE_STORE) return "unknown op";
     return names[op->kind];
 }
 
@@ -234,6 +234,16 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
         return ct_cuda_rope(st, b, t0, &rope);
     }
     case CUDA_OP_KV_STORE: return ct_cuda_kv_store(st, b, t0, t1, t2, t3);
+    case CUDA_OP_ROPE_STORE: {
+        ct_rope rope = op->rope;
+        if ((op->present >> CUDA_OP_MAX_TENSORS) & 1u) rope.freq_factors = &op->aux;
+        cudaError_t e = ct_cuda_rope_store(st, b, t0, t1, t2, t3, &op->t[4], &rope);
+        if (e != cudaErrorNotSupported) return e;
+        e = ct_cuda_rope(st, b, t0, &rope); /* the three ops one by one */
+        if (e == cudaSuccess) e = ct_cuda_rope(st, b, t1, &rope);
+        if (e == cudaSuccess) e = ct_cuda_kv_store(st, b, t2, t3, t1, &op->t[4]);
+        return e;
+    }
     case CUDA_OP_ATTENTION: return ct_cuda_attention(st, b, t0, t1, t2, t3, &op->attn);
     case CUDA_OP_ADD: return ct_cuda_add(st, t0, t1, t2);
     case CUDA_OP_SCALE: return ct_cuda_scale(st, t0, op->f);

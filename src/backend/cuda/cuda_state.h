@@ -42,6 +42,9 @@ typedef enum cuda_op_kind {
      * up t[2], W_gate t[3], W_up t[4], biases t[5], t[6], input t[7] (gate and up kept for
      * the unfused fallback) */
     CUDA_OP_MATMUL_GLU,
+    /* rope(q), rope(k), kv_store(k, v), one launch: q t[0], k t[1], k cache t[2], v cache t[3],
+     * v t[4]; rope and aux as CUDA_OP_ROPE */
+    CUDA_OP_ROPE_STORE,
 } cuda_op_kind;
 
 #define CUDA_OP_MAX_TENSORS 10
