@@ -1,4 +1,5 @@
 /* Public API: contexts (KV cache + activations) and running batches. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,23 +67,43 @@ ct_status ct_context_create_paged(ct_model *model, const ct_context_params *para
     return CT_OK;
 }
 
+static void free_logits(ct_context *ctx) {
+    ct_backend *be = ctx->model->be;
+    if (ctx->logits && be->host_free) be->host_free(be, ctx->logits);
+    else free(ctx->logits);
+    ctx->logits = NULL;
+    ctx->logits_rows = 0;
+}
+
 void ct_context_free(ct_context *ctx) {
     if (!ctx) return;
     if (ctx->fs.be) ct_forward_state_free(&ctx->fs);
     if (ctx->kv.be) ct_kv_cache_free(&ctx->kv);
     ct_batch_plan_free(&ctx->plan);
     ct_batch_free(&ctx->eval_batch);
-    free(ctx->logits);
+    if (ctx->model) free_logits(ctx);
     free(ctx);
 }
 
 int32_t ct_context_n_ctx(const ct_context *ctx) { return ctx->n_ctx; }
 int32_t ct_context_n_batch(const ct_context *ctx) { return ctx->n_batch; }
 
+/* Room for rows of logits. Their old contents are not kept: every decode rewrites them. Where
+ * the backend has page-locked host memory (a GPU), the logits live there and are copied in by
+ * DMA with no staging copy. */
 static ct_status reserve_logits(ct_context *ctx, int32_t rows) {
     if (rows <= ctx->logits_rows) return CT_OK;
-    float *p = ct_realloc_array(ctx->logits, (size_t)rows * (size_t)ctx->model->hp.n_vocab, sizeof(float), "logits");
-    if (!p) return CT_ERR_OUT_OF_MEMORY;
+    ct_backend *be = ctx->model->be;
+    const size_t n = (size_t)rows * (size_t)ctx->model->hp.n_vocab;
+    if (n > SIZE_MAX / sizeof(float)) return ct_fail(CT_ERR_OUT_OF_MEMORY, "logits: %d rows are too many", (int)rows);
+    free_logits(ctx);
+    void *p = NULL;
+    if (be->host_alloc) {
+        CT_TRY(be->host_alloc(be, n * sizeof(float), &p));
+    } else {
+        p = ct_alloc_array(n, sizeof(float), "logits");
+        if (!p) return CT_ERR_OUT_OF_MEMORY;
+    }
     ctx->logits = p;
     ctx->logits_rows = rows;
     return CT_OK;

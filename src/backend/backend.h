@@ -107,6 +107,11 @@ struct ct_backend {
     /* Free and total bytes of the backend's memory, for budgets (the engine's KV cache); NULL
      * where the backend allocates from host memory. */
     ct_status (*memory_info)(ct_backend *be, size_t *free_bytes, size_t *total_bytes);
+    /* Optional (NULL: plain malloc serves, as on the CPU): page-locked host memory for buffers
+     * read_rows copies into often (the context's logits), which a GPU then fills by DMA with
+     * no staging copy. host_free takes what host_alloc gave. */
+    ct_status (*host_alloc)(ct_backend *be, size_t bytes, void **out);
+    void (*host_free)(ct_backend *be, void *ptr);
     /* Copy an F32 tensor's rows to host memory (ne0 floats per row). */
     ct_status (*read_rows)(ct_backend *be, const ct_tensor *src, float *dst);
     /* Start a forward pass over batch (kept until end()); end() waits for the ops. */

@@ -163,7 +163,19 @@ static ct_status cuda_read_rows(ct_backend *be, const ct_tensor *src, float *dst
                            cudaGetErrorString(e));
         return CT_OK;
     }
-    /* during a pass: a copy to pinned staging in stream order, to the caller at end() */
+    /* during a pass, into page-locked memory of host_alloc: one copy in stream order */
+    for (size_t i = 0; i < s->n_pinned; i++) {
+        const uint8_t *p = s->pinned[i];
+        if ((const uint8_t *)dst >= p && (size_t)((const uint8_t *)dst - p) + bytes <= s->pinned_bytes[i]) {
+            cuda_op *op = ct_cuda_push_op(be, CUDA_OP_READ);
+            if (!op) return s->pending;
+            op->t[0] = *src;
+            op->present = 1;
+            op->host_dst = dst;
+            return CT_OK;
+        }
+    }
+    /* anywhere else: a copy to pinned staging in stream order, to the caller at end() */
     if (s->n_reads == s->cap_reads) {
         size_t cap = s->cap_reads ? 2 * s->cap_reads : 16;
         cuda_read *r = ct_realloc_array(s->reads, cap, sizeof *r, "CUDA read list");
@@ -179,6 +191,48 @@ static ct_status cuda_read_rows(ct_backend *be, const ct_tensor *src, float *dst
     s->reads[s->n_reads++] = (cuda_read){.dst = dst, .staging_offset = s->staging_used, .bytes = bytes};
     s->staging_used = align_up(s->staging_used + bytes, 256);
     return CT_OK;
+}
+
+static ct_status cuda_host_alloc(ct_backend *be, size_t bytes, void **out) {
+    cuda_state *s = state_of(be);
+    *out = NULL;
+    if (s->n_pinned == s->cap_pinned) {
+        size_t cap = s->cap_pinned ? 2 * s->cap_pinned : 4;
+        void **p = ct_realloc_array(s->pinned, cap, sizeof *p, "CUDA pinned list");
+        if (!p) return CT_ERR_OUT_OF_MEMORY;
+        s->pinned = p;
+        size_t *b = ct_realloc_array(s->pinned_bytes, cap, sizeof *b, "CUDA pinned list");
+        if (!b) return CT_ERR_OUT_OF_MEMORY;
+        s->pinned_bytes = b;
+        s->cap_pinned = cap;
+    }
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA backend: %zu bytes of page-locked host memory: %s", bytes,
+                       cudaGetErrorString(e));
+    }
+    s->pinned[s->n_pinned] = p;
+    s->pinned_bytes[s->n_pinned++] = bytes;
+    *out = p;
+    return CT_OK;
+}
+
+static void cuda_host_free(ct_backend *be, void *ptr) {
+    cuda_state *s = state_of(be);
+    if (!ptr) return;
+    for (size_t i = 0; i < s->n_pinned; i++)
+        if (s->pinned[i] == ptr) {
+            /* a graph may hold a copy into it: graphs go, the stream drains first */
+            if (s->stream) (void)cudaStreamSynchronize(s->stream);
+            ct_cuda_graphs_flush(&s->graphs);
+            (void)cudaFreeHost(ptr);
+            s->pinned[i] = s->pinned[s->n_pinned - 1];
+            s->pinned_bytes[i] = s->pinned_bytes[s->n_pinned - 1];
+            s->n_pinned--;
+            return;
+        }
 }
 
 /* ---- the batch's metadata ----------------------------------------------------------------------- */
@@ -449,6 +503,9 @@ static void cuda_destroy(ct_backend *be) {
     free(s->seq_blocks);
     free(s->ops);
     free(s->reads);
+    for (size_t i = 0; i < s->n_pinned; i++) cudaFreeHost(s->pinned[i]); /* contexts not freed first */
+    free(s->pinned);
+    free(s->pinned_bytes);
     free(cb);
 }
 
@@ -520,6 +577,8 @@ ct_status ct_backend_cuda_create(ct_backend **out) {
     be->release = cuda_release;
     be->load_weight = cuda_load_weight;
     be->read_rows = cuda_read_rows;
+    be->host_alloc = cuda_host_alloc;
+    be->host_free = cuda_host_free;
     be->memory_info = cuda_memory_info;
     be->begin = cuda_begin;
     be->end = cuda_end;

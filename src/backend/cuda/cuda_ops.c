@@ -253,8 +253,9 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     case CUDA_OP_GATHER: return ct_cuda_gather_outputs(st, b, t0, t1, op->i);
     case CUDA_OP_READ: {
         const size_t width = (size_t)t0->ne0 * sizeof(float);
-        return cudaMemcpy2DAsync(s->staging + op->staging_offset, width, t0->data, t0->row_bytes, width,
-                                 (size_t)t0->ne1, cudaMemcpyDeviceToHost, st);
+        void *dst = op->host_dst ? op->host_dst : (void *)(s->staging + op->staging_offset);
+        return cudaMemcpy2DAsync(dst, width, t0->data, t0->row_bytes, width, (size_t)t0->ne1, cudaMemcpyDeviceToHost,
+                                 st);
     }
     }
     return cudaErrorInvalidValue;

@@ -60,7 +60,8 @@ typedef struct cuda_op {
     ct_tensor aux;    /* layernorm's bias, rope's freq_factors */
     ct_rope rope;     /* freq_factors pointer cleared: see aux */
     ct_attn attn;
-    size_t staging_offset; /* CUDA_OP_READ */
+    size_t staging_offset; /* CUDA_OP_READ through staging */
+    void *host_dst;        /* CUDA_OP_READ straight into page-locked memory of host_alloc, else NULL */
 } cuda_op;
 
 /* A read_rows recorded during a pass: where its rows land in the caller's memory. */
@@ -136,6 +137,11 @@ typedef struct cuda_state {
     size_t staging_cap;
 
     cuda_graph_cache graphs;
+
+    /* page-locked buffers of host_alloc (the contexts' logits): reads into them skip staging */
+    void **pinned;
+    size_t *pinned_bytes;
+    size_t n_pinned, cap_pinned;
 
     /* CUDA_OP_MATMUL_GLU's meeting place (ct_cuda_mmv_glu), zeroed at allocation */
     void *glu_scratch;
