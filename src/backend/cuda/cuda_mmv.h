@@ -20,8 +20,9 @@ extern "C" {
 bool ct_cuda_mmv_type_supported(uint32_t type);
 
 /* Which kernel runs: CT_CUDA_MMV_DIRECT (the default) loads each lane's slice of a block
- * straight into registers (mmv_direct.cuh) for Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K and
- * leaves the other types to the ring kernel (mmv_kernel.cuh); CT_CUDA_MMV_RING runs the ring
+ * straight into registers (mmv_direct.cuh) for Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K (Q6_K
+ * from 2 tokens: at one it is slower there, docs/perf.md) and leaves the other types to the
+ * ring kernel (mmv_kernel.cuh); CT_CUDA_MMV_RING runs the ring
  * kernel for every type. Process-wide: set it before launching (the CUDA matmul module sets
  * it from CTORCH_CUDA_MMV at create; tests and benchmarks compare the two). */
 typedef enum { CT_CUDA_MMV_DIRECT = 0, CT_CUDA_MMV_RING = 1 } ct_cuda_mmv_kernel;

@@ -4,4 +4,7 @@
 #include "backend/cuda/mmv_kernel.cuh"
 #include "backend/cuda/mmv_launch.cuh"
 
-cudaError_t ct_mmv::launch_q6_k(const Params &p, int n, cudaStream_t stream) { return p.direct ? direct_launch<LaneQ6_K>(p, n, stream) : mmv_launch<DecQ6_K>(p, n, stream); }
+cudaError_t ct_mmv::launch_q6_k(const Params &p, int n, cudaStream_t stream) {
+    /* one token: the ring kernel (measured faster for Q6_K, docs/perf.md "third round") */
+    return p.direct && n > 1 ? direct_launch<LaneQ6_K>(p, n, stream) : mmv_launch<DecQ6_K>(p, n, stream);
+}
