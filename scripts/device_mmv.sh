@@ -6,7 +6,8 @@
 # Compute sections of one launch of each kernel (Q4_K 4096x4096, one token). Logs under $OUT,
 # figures on stdout.
 #
-#   bash scripts/device_mmv.sh [types for bench_cuda_mmv, default "q4_k q6_k q4_0"]
+#   bash scripts/device_mmv.sh [types for bench_cuda_mmv, default "q4_k q6_k q4_0"; none: skip it]
+#   CT_NO_NCU=1 skips Nsight Compute.
 set -uo pipefail
 OUT=${OUT:-/tmp/ctorch-device-out}
 mkdir -p "$OUT"
@@ -18,19 +19,21 @@ done
 m=/tmp/llama2-7b-q4_k_m.gguf
 
 echo "=== bench_cuda_mmv $types"
+[ "$types" = none ] || {
 # shellcheck disable=SC2086
 timeout 200 $b/bench_cuda_mmv $types >"$OUT/bench_mmv.txt" 2>&1
-cat "$OUT/bench_mmv.txt"
+cat "$OUT/bench_mmv.txt"; }
 
-echo "=== decode, direct vs ring"
-for k in direct ring; do
-    CTORCH_CUDA_MMV=$k timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3 \
-        2>>"$OUT/bench.err" | grep -E "tg128" | sed "s/^/$k: /"
+echo "=== decode: direct kernel (PDL on, off), ring kernel"
+for k in "direct 1" "direct 0" "ring 1"; do
+    set -- $k
+    CTORCH_CUDA_MMV=$1 CTORCH_CUDA_PDL=$2 timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf \
+        -p 0 -n 128 -r 3 2>>"$OUT/bench.err" | grep -E "tg128" | sed "s/^/mmv=$1 pdl=$2: /"
 done
 
 echo "=== decode profile (direct)"
 CTORCH_CUDA_PROFILE=1 timeout 100 $b/ctorch bench --backend cuda -m $m -p 0 -n 32 -r 1 >"$OUT/profile.txt" 2>&1
-grep -E "^\|" "$OUT/profile.txt" | head -30
+grep -vE "^bench" "$OUT/profile.txt" | head -40
 
 echo "=== host phases per pass (CTORCH_CUDA_HOST_TIMES=1): decode, then 128 sequences"
 CTORCH_CUDA_HOST_TIMES=1 timeout 100 $b/ctorch bench --backend cuda -m $m -p 0 -n 64 -r 1 >/dev/null 2>"$OUT/host1.txt"
@@ -38,7 +41,7 @@ grep -E "^\||CUDA host" "$OUT/host1.txt"
 CTORCH_CUDA_HOST_TIMES=1 timeout 150 $b/ctorch bench --backend cuda -m $m -b 128 -p 128 -n 32 -r 1 >"$OUT/host128.md" 2>"$OUT/host128.txt"
 grep -E "^\||CUDA host" "$OUT/host128.md" "$OUT/host128.txt"
 
-if command -v ncu >/dev/null; then
+if [ -z "${CT_NO_NCU:-}" ] && command -v ncu >/dev/null; then
     sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"
     for k in direct ring; do
         regex=$([ $k = direct ] && echo direct_kernel || echo mmv_kernel)
