@@ -489,7 +489,7 @@ static void cuda_destroy(ct_backend *be) {
     if (s->stream) cudaStreamSynchronize(s->stream);
     ct_cuda_graphs_flush(&s->graphs);
     ct_cuda_profile_destroy(s->prof);
-    ct_host_times_print(&s->host_times);
+    ct_host_times_print(&s->host_times, s->graphs.replayed, s->graphs.captured, s->graphs.direct);
     ct_cuda_matmul_destroy(s->mm);
     for (size_t i = 0; i < s->n_allocs; i++) cudaFree(s->allocs[i]);
     free(s->allocs);

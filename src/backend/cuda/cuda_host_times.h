@@ -29,6 +29,7 @@ typedef struct ct_host_times {
 int64_t ct_host_times_now(void);
 /* Ends a phase at now: its time since last_ns is added to phase (nothing while off). */
 void ct_host_times_mark(ct_host_times *h, ct_host_phase phase);
-void ct_host_times_print(const ct_host_times *h);
+/* The table, with the passes' graph counts (replayed from a graph, captured, run op by op). */
+void ct_host_times_print(const ct_host_times *h, int64_t replayed, int64_t captured, int64_t direct);
 
 #endif
