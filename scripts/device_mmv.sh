@@ -24,11 +24,10 @@ echo "=== bench_cuda_mmv $types"
 timeout 200 $b/bench_cuda_mmv $types >"$OUT/bench_mmv.txt" 2>&1
 cat "$OUT/bench_mmv.txt"; }
 
-echo "=== decode: direct kernel (PDL on, off), ring kernel"
-for k in "direct 1" "direct 0" "ring 1"; do
-    set -- $k
-    CTORCH_CUDA_MMV=$1 CTORCH_CUDA_PDL=$2 timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf \
-        -p 0 -n 128 -r 3 2>>"$OUT/bench.err" | grep -E "tg128" | sed "s/^/mmv=$1 pdl=$2: /"
+echo "=== decode: direct kernel, ring kernel"
+for k in direct ring; do
+    CTORCH_CUDA_MMV=$k timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3 \
+        2>>"$OUT/bench.err" | grep -E "tg128" | sed "s/^/mmv=$k: /"
 done
 
 echo "=== decode profile (direct)"

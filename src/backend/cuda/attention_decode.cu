@@ -16,7 +16,6 @@
 #include <climits>
 
 #include "backend/cuda/attention_mma.cuh"
-#include "backend/cuda/pdl.cuh"
 
 namespace {
 
@@ -27,7 +26,6 @@ constexpr int kKeys = 64; /* per tile: 16 per warp */
 template <int D> constexpr size_t decode_smem_bytes() { return (size_t)(kRows + 4 * kKeys) * (D + 8) * sizeof(__half); }
 
 template <int D> __global__ void __launch_bounds__(kThreads) decode_kernel(const ct_attn_params p) {
-    ct_pdl_trigger(); /* the output projection's GEMV may start loading its weights (pdl.cuh) */
     constexpr int LD = D + 8, OLD = D + 8; /* O rows in the merge buffer: floats, padded (banks) */
     constexpr bool kQInRegs = D <= 128;
     static_assert((size_t)4 * kRows * OLD * sizeof(float) <= (size_t)4 * kKeys * LD * sizeof(__half),
@@ -197,7 +195,6 @@ template <int D> __global__ void __launch_bounds__(kThreads) decode_kernel(const
 
 /* out = sum over splits of O_s 2^(m_s - M) / sum of l_s 2^(m_s - M); one block per (token, head) */
 __global__ void __launch_bounds__(kThreads) combine_kernel(const ct_attn_params p) {
-    ct_pdl_trigger();
     const int item = blockIdx.x, h = blockIdx.y;
     const int tok = p.dec[item];
     const int pos = p.pos[tok];

@@ -28,10 +28,6 @@ bool ct_cuda_mmv_type_supported(uint32_t type);
 typedef enum { CT_CUDA_MMV_DIRECT = 0, CT_CUDA_MMV_RING = 1 } ct_cuda_mmv_kernel;
 void ct_cuda_mmv_set_kernel(ct_cuda_mmv_kernel kernel);
 ct_cuda_mmv_kernel ct_cuda_mmv_get_kernel(void);
-/* Whether the direct kernel is launched to overlap the kernel before it (programmatic dependent
- * launch, pdl.cuh; default on): its weight loads go out while that kernel finishes.
- * Process-wide, set from CTORCH_CUDA_PDL at the matmul module's create. */
-void ct_cuda_mmv_set_pdl(bool on);
 
 /* out: [n][w->ne1] F32, in: [n][w->ne0] F32, n = in->ne1 <= CT_CUDA_MMV_MAX_TOKENS; bias NULL
  * or w->ne1 F32. Row strides come from the tensors' row_bytes. */

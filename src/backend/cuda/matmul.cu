@@ -200,10 +200,6 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     if (mmv_kernel && *mmv_kernel && strcmp(mmv_kernel, "direct") != 0 && strcmp(mmv_kernel, "ring") != 0)
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected direct or ring", mmv_kernel);
     ct_cuda_mmv_set_kernel(mmv_kernel && strcmp(mmv_kernel, "ring") == 0 ? CT_CUDA_MMV_RING : CT_CUDA_MMV_DIRECT);
-    const char *pdl = getenv("CTORCH_CUDA_PDL");
-    if (pdl && *pdl && strcmp(pdl, "0") != 0 && strcmp(pdl, "1") != 0)
-        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_PDL=%s: expected 0 or 1", pdl);
-    ct_cuda_mmv_set_pdl(!(pdl && strcmp(pdl, "0") == 0));
     ct_cuda_matmul *mm = (ct_cuda_matmul *)calloc(1, sizeof *mm);
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
     mm->stream = stream;

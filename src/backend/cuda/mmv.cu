@@ -129,10 +129,7 @@ extern "C" bool ct_cuda_mmv_type_supported(uint32_t type) { return type_info(typ
 
 namespace {
 std::atomic<int> g_kernel{CT_CUDA_MMV_DIRECT};
-std::atomic<bool> g_pdl{true};
 }
-
-extern "C" void ct_cuda_mmv_set_pdl(bool on) { g_pdl.store(on, std::memory_order_relaxed); }
 
 extern "C" void ct_cuda_mmv_set_kernel(ct_cuda_mmv_kernel kernel) { g_kernel.store(kernel, std::memory_order_relaxed); }
 extern "C" ct_cuda_mmv_kernel ct_cuda_mmv_get_kernel(void) {
@@ -195,7 +192,6 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     p.stages = 0;                          /* set by the launcher */
     p.epilogue = kStore;
     p.direct = ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT;
-    p.pdl = g_pdl.load(std::memory_order_relaxed);
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
     if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;

@@ -64,7 +64,6 @@ struct Params {
     int seg;              /* the segment this warp computes (multi-matrix launches) */
     int n_seg;            /* 0: one matrix (the fields above); 2..kMaxSegments: segs[] */
     int direct;           /* the direct kernel (mmv_direct.cuh) where the type has one, else the ring */
-    int pdl;              /* direct kernel: launched to overlap the kernel before it (pdl.cuh) */
     Segment segs[kMaxSegments];
     /* kSwiglu/kGeglu: the two halves meet through pair_stride counters (in the scratch's
      * first third, whatever n and ne1: zero before a launch, zero again after it) and

@@ -20,7 +20,6 @@
 #include "backend/cuda/mmv_common.cuh"
 #include "backend/cuda/mmv_lane.cuh"
 #include "backend/cuda/mmv_unit.cuh"
-#include "backend/cuda/pdl.cuh"
 
 namespace ct_mmv {
 
@@ -43,7 +42,6 @@ __device__ __forceinline__ void direct_body(const Params &p, unsigned block) {
     static_assert(R * N <= kDirectThreads, "one thread finishes each (row, token)");
     __shared__ float partial[kDirectWarps][R * N];
 
-    ct_pdl_trigger(); /* a GEMV after this one may start its weight loads */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int s = lane % L::T;
     const int64_t row0 = static_cast<int64_t>(block) * R;
@@ -60,17 +58,10 @@ __device__ __forceinline__ void direct_body(const Params &p, unsigned block) {
 #pragma unroll
         for (int t = 0; t < N; t++) acc[r][t] = 0.0f;
 
-    /* weights depend on nothing: the first ones are loaded before waiting for the kernel
-     * before this one, whose output the activations are (pdl.cuh) */
-    bool waited = false;
     for (int b = warp * kPerWarp + lane / L::T; b < p.nb; b += kPerIter) {
         typename L::Raw raw[R];
 #pragma unroll
         for (int r = 0; r < R; r++) raw[r] = L::load(wrow[r] + static_cast<uint64_t>(b) * L::TS, s);
-        if (!waited) {
-            ct_pdl_wait();
-            waited = true;
-        }
         const float *x = p.in + static_cast<int64_t>(b) * L::QK;
 
         /* kGroupSums: the current group's sum of level * x (per row) and of x (shared by the
@@ -146,7 +137,6 @@ __device__ __forceinline__ void direct_body(const Params &p, unsigned block) {
         }
     }
 
-    if (!waited) ct_pdl_wait(); /* before any write */
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -195,37 +185,23 @@ __global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) dir
     direct_body<L, direct_rows<N>(), N>(p, blockIdx.x - static_cast<unsigned>(sg.first_block));
 }
 
-/* One launch, with programmatic stream serialization where p.pdl asks for it. */
-inline cudaError_t direct_launch_kernel(const void *kernel, unsigned blocks, const Params &p, cudaStream_t stream) {
-    Params copy = p;
-    void *args[] = {&copy};
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(blocks);
-    cfg.blockDim = dim3(kDirectThreads);
-    cfg.stream = stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = p.pdl ? 1 : 0;
-    return cudaLaunchKernelExC(&cfg, kernel, args);
-}
-
 template <class L, int N>
 cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
     constexpr int R = direct_rows<N>();
+    Params copy = p;
+    void *args[] = {&copy};
     if (p.n_seg > 1) {
-        Params copy = p;
         int64_t blocks = 0;
         for (int i = 0; i < p.n_seg; i++) {
             copy.segs[i].first_block = static_cast<int>(blocks);
             blocks += (p.segs[i].ne1 + R - 1) / R;
         }
-        return direct_launch_kernel(reinterpret_cast<const void *>(&direct_multi_kernel<L, N>),
-                                    static_cast<unsigned>(blocks), copy, stream);
+        return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_multi_kernel<L, N>),
+                                dim3(static_cast<unsigned>(blocks)), dim3(kDirectThreads), args, 0, stream);
     }
-    return direct_launch_kernel(reinterpret_cast<const void *>(&direct_kernel<L, N>),
-                                static_cast<unsigned>((p.ne1 + R - 1) / R), p, stream);
+    const dim3 grid(static_cast<unsigned>((p.ne1 + R - 1) / R));
+    return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_kernel<L, N>), grid, dim3(kDirectThreads), args, 0,
+                            stream);
 }
 
 /* Launch for n = 1..8 tokens. */

@@ -24,8 +24,7 @@
 namespace ct_mmv {
 
 /* ---- streaming global loads: weights are read once, so they skip L1 (the activations,
- * read by every warp, stay there). Volatile: issued in program order, so the first ones go out
- * before the kernel waits on the one before it (pdl.cuh). ------------------------------------ */
+ * read by every warp, stay there). Not volatile: the compiler may hoist and merge them. ---- */
 
 #ifdef CT_MMV_HOST_EMULATION
 __device__ __forceinline__ uint4 ldw128(const uint8_t *p) { uint4 v; memcpy(&v, p, 16); return v; }
@@ -34,19 +33,19 @@ __device__ __forceinline__ uint32_t ldw16(const uint8_t *p) { uint16_t v; memcpy
 #else
 __device__ __forceinline__ uint4 ldw128(const uint8_t *p) {
     uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                  : "l"(p));
     return v;
 }
 __device__ __forceinline__ uint32_t ldw32(const uint8_t *p) {
     uint32_t v;
-    asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
+    asm("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
     return v;
 }
 __device__ __forceinline__ uint32_t ldw16(const uint8_t *p) {
     unsigned short v;
-    asm volatile("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
+    asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
     return v;
 }
 #endif

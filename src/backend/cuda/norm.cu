@@ -9,7 +9,6 @@
 #include <stdint.h>
 
 #include "backend/cuda/cuda_elementwise.h"
-#include "backend/cuda/pdl.cuh"
 
 namespace {
 
@@ -80,7 +79,6 @@ __device__ double row_sum(double v, double *partial) {
 template <int V>
 __global__ void __launch_bounds__(kMaxThreads)
     rmsnorm_rows(rows_view out, rows_view in, const float *w, int n, int64_t n_rows, float eps) {
-    ct_pdl_trigger(); /* the GEMV after it may start loading its weights (pdl.cuh) */
     __shared__ double partial[kWarp];
     const int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
     const bool active = r < n_rows; /* uniform over the row's warp(s) */
@@ -115,7 +113,6 @@ __global__ void __launch_bounds__(kMaxThreads)
 template <int V>
 __global__ void __launch_bounds__(kMaxThreads)
     layernorm_rows(rows_view out, rows_view in, const float *w, const float *b, int n, int64_t n_rows, float eps) {
-    ct_pdl_trigger();
     __shared__ double partial[kWarp];
     const int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y;
     const bool active = r < n_rows;
