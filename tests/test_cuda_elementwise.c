@@ -19,6 +19,7 @@ int main(void) { TEST_SKIP("built without CUDA (configure with -DCTORCH_CUDA=ON)
 #include <cuda_runtime_api.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_attention.h"
 #include "backend/cuda/cuda_elementwise.h"
 #include "quant/fp16.h"
 
@@ -354,6 +355,119 @@ static void test_rope(const rope_case *c) {
     batch_free(&batch);
 }
 
+/* ---- rope + KV store, fused ---------------------------------------------------------------- */
+
+typedef struct {
+    ct_rope_style style;
+    int32_t head_dim, n_dims, q_heads, kv_heads, n_tokens;
+    bool f32_cache;
+    bool one_buffer; /* q, k, v as views of one fused qkv row, as the model has them */
+} rope_store_case;
+
+static const rope_store_case rope_store_cases[] = {
+    {CT_ROPE_NORM, 128, 128, 32, 32, 1, false, true},  /* Llama-2-7B decode */
+    {CT_ROPE_NEOX, 64, 64, 9, 3, 1, false, true},      /* SmolLM2-135M-like, GQA */
+    {CT_ROPE_NEOX, 256, 256, 4, 1, 5, false, false},   /* Gemma 3-like: 128 pairs */
+    {CT_ROPE_NORM, 128, 64, 6, 2, 7, true, true},      /* partial rotary, F32 cache */
+    {CT_ROPE_NEOX, 80, 32, 3, 3, 4, false, false},     /* odd head: 16 pairs, a 48-value tail */
+    {CT_ROPE_NEOX, 512, 512, 2, 2, 3, true, false},    /* 256 pairs: two per thread */
+    {CT_ROPE_NORM, 128, 128, 32, 8, 64, false, true},  /* a prompt */
+};
+
+typedef struct {
+    mat qkv, q_sep, k_sep, v_sep, kc, vc;
+    ct_tensor q, k, v, kcache, vcache; /* device views */
+} rope_store_set;
+
+static void rope_store_set_new(rope_store_set *z, const rope_store_case *c, int64_t cells) {
+    memset(z, 0, sizeof *z);
+    const int64_t qn = (int64_t)c->q_heads * c->head_dim, kn = (int64_t)c->kv_heads * c->head_dim;
+    const uint32_t ct = c->f32_cache ? CT_TYPE_F32 : CT_TYPE_F16;
+    if (c->one_buffer) {
+        z->qkv = mat_new(CT_TYPE_F32, qn + 2 * kn, c->n_tokens, 0, 0, "qkv");
+        z->q = z->qkv.dev, z->k = z->qkv.dev, z->v = z->qkv.dev;
+        z->q.ne0 = qn;
+        z->k.ne0 = kn, z->k.data = (float *)z->qkv.dev.data + qn;
+        z->v.ne0 = kn, z->v.data = (float *)z->qkv.dev.data + qn + kn;
+    } else {
+        z->q_sep = mat_new(CT_TYPE_F32, qn, c->n_tokens, 0, 0, "q");
+        z->k_sep = mat_new(CT_TYPE_F32, kn, c->n_tokens, 0, 0, "k");
+        z->v_sep = mat_new(CT_TYPE_F32, kn, c->n_tokens, 0, 0, "v");
+        z->q = z->q_sep.dev, z->k = z->k_sep.dev, z->v = z->v_sep.dev;
+    }
+    z->kc = mat_new(ct, kn, cells, 0, 0, "k_cache");
+    z->vc = mat_new(ct, kn, cells, 0, 0, "v_cache");
+    z->kcache = z->kc.dev, z->vcache = z->vc.dev;
+}
+
+static mat *rope_store_mats(rope_store_set *z, int i) {
+    mat *all[] = {&z->qkv, &z->q_sep, &z->k_sep, &z->v_sep, &z->kc, &z->vc};
+    return all[i];
+}
+
+/* The fused op against rope(q), rope(k), kv_store(k, v) run one by one on a copy of the same
+ * random inputs (each of those is checked against the CPU elsewhere): every byte of q, k, v and
+ * both caches, the untouched cache cells included, must be equal. */
+static void test_rope_store(const rope_store_case *c) {
+    char what[160];
+    snprintf(what, sizeof what, "rope_store %s hd=%d nd=%d q=%d kv=%d tokens=%d cache=%s %s",
+             c->style == CT_ROPE_NORM ? "norm" : "neox", c->head_dim, c->n_dims, c->q_heads, c->kv_heads, c->n_tokens,
+             c->f32_cache ? "f32" : "f16", c->one_buffer ? "qkv" : "separate");
+    const int64_t cells = 2 * (int64_t)c->n_tokens + 3;
+    int32_t pos[MAX_TOKENS];
+    for (int32_t t = 0; t < c->n_tokens; t++) pos[t] = (int32_t)(ct_test_rng_next(&rng) % 4096u);
+    test_batch batch;
+    batch_init(&batch, c->n_tokens, pos, 0, NULL);
+    int64_t cell[MAX_TOKENS]; /* distinct cells, out of order */
+    for (int32_t t = 0; t < c->n_tokens; t++) {
+        bool used;
+        do {
+            cell[t] = (int64_t)(ct_test_rng_next(&rng) % (uint64_t)cells);
+            used = false;
+            for (int32_t u = 0; u < t; u++) used |= cell[u] == cell[t];
+        } while (used);
+    }
+    int64_t *d_cell = NULL;
+    CUDA_CHECK(cudaMalloc((void **)&d_cell, sizeof cell));
+    CUDA_CHECK(cudaMemcpy(d_cell, cell, sizeof cell, cudaMemcpyHostToDevice));
+    batch.dev.kv_cell = d_cell;
+
+    rope_store_set one, fused;
+    rope_store_set_new(&one, c, cells);
+    rope_store_set_new(&fused, c, cells);
+    for (int i = 0; i < 6; i++) {
+        mat *a = rope_store_mats(&one, i), *b = rope_store_mats(&fused, i);
+        if (!a->hbase) continue;
+        mat_fill(a, 2.0f, 0.0f);
+        memcpy(b->hbase, a->hbase, a->bytes);
+        mat_upload(b);
+    }
+    ct_rope rope = {c->style, c->head_dim, c->n_dims, 10000.0f, 1.0f, NULL};
+    CUDA_CHECK(ct_cuda_rope(0, &batch.dev, &one.q, &rope));
+    CUDA_CHECK(ct_cuda_rope(0, &batch.dev, &one.k, &rope));
+    CUDA_CHECK(ct_cuda_kv_store(0, &batch.dev, &one.kcache, &one.vcache, &one.k, &one.v));
+    /* success, not cudaErrorNotSupported: the fused kernel itself ran */
+    CUDA_CHECK(ct_cuda_rope_store(0, &batch.dev, &fused.q, &fused.k, &fused.kcache, &fused.vcache, &fused.v, &rope));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    for (int i = 0; i < 6; i++) {
+        mat *a = rope_store_mats(&one, i), *b = rope_store_mats(&fused, i);
+        if (!a->hbase) continue;
+        CUDA_CHECK(cudaMemcpy(a->hbase, a->dbase, a->bytes, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(b->hbase, b->dbase, b->bytes, cudaMemcpyDeviceToHost));
+        size_t differ = 0, first = 0;
+        for (size_t j = 0; j < a->bytes; j++)
+            if (a->hbase[j] != b->hbase[j] && differ++ == 0) first = j;
+        CHECK_MSG(differ == 0, "%s: %s differs from the ops one by one in %zu of %zu bytes (first at byte %zu)", what,
+                  a->host.name, differ, a->bytes, first);
+    }
+    for (int i = 0; i < 6; i++) {
+        if (rope_store_mats(&one, i)->hbase) mat_free(rope_store_mats(&one, i));
+        if (rope_store_mats(&fused, i)->hbase) mat_free(rope_store_mats(&fused, i));
+    }
+    CUDA_CHECK(cudaFree(d_cell));
+    batch_free(&batch);
+}
+
 /* ---- element-wise ------------------------------------------------------------------------ */
 
 typedef enum { OP_ADD, OP_SWIGLU, OP_GEGLU, OP_SCALE, OP_GELU } ew_op;
@@ -620,6 +734,8 @@ int main(void) {
         test_norm(&norm_cases[i], true);
     }
     for (size_t i = 0; i < sizeof rope_cases / sizeof rope_cases[0]; i++) test_rope(&rope_cases[i]);
+    for (size_t i = 0; i < sizeof rope_store_cases / sizeof rope_store_cases[0]; i++)
+        test_rope_store(&rope_store_cases[i]);
     for (int op = OP_ADD; op <= OP_GELU; op++)
         for (size_t i = 0; i < sizeof ew_cases / sizeof ew_cases[0]; i++) test_elementwise((ew_op)op, &ew_cases[i]);
     test_add_positions(CT_TYPE_F32, 768, 6, 0, 0);

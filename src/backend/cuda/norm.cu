@@ -108,6 +108,50 @@ __global__ void __launch_bounds__(kMaxThreads)
     }
 }
 
+/* rmsnorm for model-width rows (more than kSplitThreads vectors): a block of kSplitThreads
+ * sums the whole row, then writes one slice of it (blockIdx.y of gridDim.y). Every block of a
+ * row takes the same sum in the same order, whatever the slicing, so the output does not
+ * depend on the number of rows (batch invariance) while a decode token's one row still
+ * spreads over several SMs: a row is re-read from L2 by each slice, 16 KiB for 4096 floats.
+ * The row's loads are issued kBatch at a time before they are summed, in order. */
+constexpr int kSplitThreads = 128;
+constexpr int kBatch = 8;
+
+template <int V>
+__global__ void __launch_bounds__(kSplitThreads)
+    rmsnorm_split(rows_view out, rows_view in, const float *w, int n, float eps, int slice) {
+    __shared__ double partial[kWarp];
+    const int64_t r = blockIdx.x;
+    const float *x = in.row(r);
+    const int step = kSplitThreads * V;
+
+    double ss = 0;
+    for (int j0 = threadIdx.x * V; j0 < n; j0 += kBatch * step) {
+        float v[kBatch][V];
+#pragma unroll
+        for (int b = 0; b < kBatch; b++)
+            if (j0 + b * step < n) load_vec<V>(x + j0 + b * step, v[b]);
+#pragma unroll
+        for (int b = 0; b < kBatch; b++)
+            if (j0 + b * step < n)
+#pragma unroll
+                for (int k = 0; k < V; k++) ss += (double)v[b][k] * v[b][k];
+    }
+    ss = row_sum(ss, partial);
+
+    const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    float *y = out.row(r);
+    const int end = min(n, (int)(blockIdx.y + 1) * slice);
+    for (int j = (int)blockIdx.y * slice + threadIdx.x * V; j < end; j += step) {
+        float v[V], wv[V];
+        load_vec<V>(x + j, v);
+        load_or<V>(w, j, 1.0f, wv);
+#pragma unroll
+        for (int k = 0; k < V; k++) v[k] = __fmul_rn(__fmul_rn(v[k], inv), wv[k]);
+        store_vec<V>(y + j, v);
+    }
+}
+
 /* out = (float)(x - mean) * (float)(1 / sqrt(var + eps)) * w + b, as ct_cpu_layernorm
  * (mean and variance in double, two passes) */
 template <int V>
@@ -196,6 +240,29 @@ row_plan plan_rows(int64_t n_vec, int64_t n_rows) {
     return row_plan{dim3((unsigned)n_rows), dim3((unsigned)threads)};
 }
 
+/* the current device's, looked up once (a launch heuristic only: results do not depend on it) */
+int lookup_multiprocessors() {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+        (void)cudaGetLastError(); /* not the launch's error */
+        n = 0;
+    }
+    return n > 0 ? n : 132;
+}
+
+int multiprocessors() {
+    static const int count = lookup_multiprocessors(); /* initialized once, thread-safe */
+    return count;
+}
+
+/* byte ranges of two row sets intersect */
+bool overlapping(const ct_tensor *a, const ct_tensor *b) {
+    const char *a0 = static_cast<const char *>(a->data), *b0 = static_cast<const char *>(b->data);
+    const char *a1 = a0 + a->row_bytes * (size_t)(a->ne1 - 1) + (size_t)a->ne0 * sizeof(float);
+    const char *b1 = b0 + b->row_bytes * (size_t)(b->ne1 - 1) + (size_t)b->ne0 * sizeof(float);
+    return a0 < b1 && b0 < a1;
+}
+
 bool same_shape(const ct_tensor *a, const ct_tensor *b) { return a->ne0 == b->ne0 && a->ne1 == b->ne1; }
 
 } // namespace
@@ -208,7 +275,23 @@ extern "C" cudaError_t ct_cuda_rmsnorm(cudaStream_t stream, const ct_tensor *out
     if (in->ne1 == 0) return cudaSuccess;
     const bool vec = rows_vec4(out) && rows_vec4(in) && vector_vec4(weight);
     const int n = (int)in->ne0;
-    const row_plan p = plan_rows(vec ? n / 4 : n, in->ne1);
+    const int64_t n_vec = vec ? n / 4 : n;
+    if (n_vec > kSplitThreads) {
+        /* slices of at least one vector per thread, about 4 blocks per SM over all rows; one
+         * slice when out overlaps in (a slice written while another block still sums the row) */
+        int64_t slices = n_vec / kSplitThreads;
+        const int64_t wave = 4 * (int64_t)multiprocessors() / in->ne1;
+        if (slices > wave) slices = wave > 1 ? wave : 1;
+        if (overlapping(out, in)) slices = 1;
+        const int64_t per = (n_vec + slices - 1) / slices * (vec ? 4 : 1);
+        const dim3 grid((unsigned)in->ne1, (unsigned)slices);
+        if (vec)
+            rmsnorm_split<4><<<grid, kSplitThreads, 0, stream>>>(view(out), view(in), data_or_null(weight), n, eps, (int)per);
+        else
+            rmsnorm_split<1><<<grid, kSplitThreads, 0, stream>>>(view(out), view(in), data_or_null(weight), n, eps, (int)per);
+        return cudaGetLastError();
+    }
+    const row_plan p = plan_rows(n_vec, in->ne1);
     if (vec)
         rmsnorm_rows<4><<<p.grid, p.block, 0, stream>>>(view(out), view(in), data_or_null(weight), n, in->ne1, eps);
     else

@@ -8,7 +8,11 @@
  * token's cos/sin pairs once into shared memory and then rotates all its heads with them; the
  * rotation itself is the reference's float expression, rounded the same way (no fused
  * multiply-add), so outputs match the reference to the last bit but for a rare last-bit
- * difference of a double cos or sin. */
+ * difference of a double cos or sin.
+ *
+ * The fused rope + KV store (ct_cuda_rope_store) splits a token further, a head or a chunk of
+ * v per row of threads, each thread taking its pair's cos/sin itself: a decode token is ~100
+ * small units in one wave rather than one block. */
 #include <math.h>
 #include <stdint.h>
 
@@ -87,30 +91,69 @@ struct store_side {
     bool f32;
 };
 
-__device__ void store_row(const store_side &sd, int64_t t, int64_t cell) {
-    const float *src = reinterpret_cast<const float *>(reinterpret_cast<const char *>(sd.src) + t * sd.src_row);
-    char *dst = sd.dst + cell * sd.dst_row;
-    for (int i = threadIdx.x; i < sd.n; i += blockDim.x) {
-        if (sd.f32)
-            reinterpret_cast<float *>(dst)[i] = src[i];
-        else
-            reinterpret_cast<__half *>(dst)[i] = __float2half_rn(src[i]);
-    }
+__device__ __forceinline__ void store_value(const store_side &sd, char *dst, int i, float v) {
+    if (sd.f32)
+        reinterpret_cast<float *>(dst)[i] = v;
+    else
+        reinterpret_cast<__half *>(dst)[i] = __float2half_rn(v);
 }
 
-/* rope(q), rope(k), kv_store(k, v) of one token per block: the three ops' results, bit for bit */
+/* The fused op's work items ("units") of one token: its q heads, then its k heads, then its v
+ * row in chunks of 2 * blockDim.x values. A unit takes one row of threads (threadIdx.y), a
+ * thread one rotation pair i (and i + blockDim.x, ...), so a token's units spread over
+ * several blocks: at one token the op is one wave of small blocks instead of one block
+ * walking ~16 KB of q, k and v with dependent loads. */
+struct store_units {
+    int32_t q_heads, k_heads, v_chunks, per_block;
+};
+
+/* rope(q), rope(k), kv_store(k, v): the three ops' results, bit for bit. The cos/sin of a
+ * pair is the same double expression as token_cos_sin; a k head's rotated values go to k (in
+ * place, as the rope op leaves them) and to the cache, with its unrotated tail (n_dims <=
+ * j < head_dim) copied. */
 __global__ void __launch_bounds__(kMaxThreads)
-    rope_store_tokens(const rope_args a, const rope_target q, const rope_target k, const store_side ks,
-                      const store_side vs, const int64_t *kv_cell) {
-    extern __shared__ float cos_sin[];
+    rope_store_units(const rope_args a, const rope_target q, const rope_target k, const store_side ks,
+                     const store_side vs, const int64_t *kv_cell, const store_units u) {
     const int64_t t = blockIdx.x;
-    token_cos_sin(a, t, cos_sin);
-    rotate_token(a, q, t, cos_sin);
-    rotate_token(a, k, t, cos_sin);
-    __syncthreads(); /* the token's k is rotated: store it */
+    const int unit = blockIdx.y * u.per_block + threadIdx.y;
+    const int n_units = u.q_heads + u.k_heads + u.v_chunks;
+    if (unit >= n_units) return;
     const int64_t cell = kv_cell[t];
-    store_row(ks, t, cell);
-    store_row(vs, t, cell);
+
+    if (unit >= u.q_heads + u.k_heads) { /* a chunk of v */
+        const int chunk = 2 * blockDim.x, j0 = (unit - u.q_heads - u.k_heads) * chunk;
+        const float *src = reinterpret_cast<const float *>(reinterpret_cast<const char *>(vs.src) + t * vs.src_row);
+        char *dst = vs.dst + cell * vs.dst_row;
+        for (int j = j0 + threadIdx.x; j < j0 + chunk && j < vs.n; j += blockDim.x) store_value(vs, dst, j, src[j]);
+        return;
+    }
+    const bool is_k = unit >= u.q_heads;
+    const rope_target &x = is_k ? k : q;
+    const int g = is_k ? unit - u.q_heads : unit; /* head of the token, rows_per_token == 1 */
+    float *row = reinterpret_cast<float *>(x.x + (size_t)t * x.row_bytes);
+    float *head = row + (int64_t)g * a.head_dim;
+    char *cache = ks.dst + cell * ks.dst_row;
+    const int head_off = g * a.head_dim;
+    const double pos = (double)a.pos[t];
+    for (int i = threadIdx.x; i < a.half; i += blockDim.x) {
+        double freq = i < kFreqTable ? a.freq[i] : pow(a.freq_base, -2.0 * i / a.n_dims) * a.freq_scale;
+        if (a.freq_factors) freq /= (double)a.freq_factors[i];
+        double sd, cd;
+        sincos(pos * freq, &sd, &cd);
+        const float c = (float)cd, s = (float)sd;
+        const int ia = a.neox ? i : 2 * i, ib = a.neox ? i + a.half : 2 * i + 1;
+        const float x0 = head[ia], x1 = head[ib];
+        const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        const float y1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+        head[ia] = y0;
+        head[ib] = y1;
+        if (is_k) {
+            store_value(ks, cache, head_off + ia, y0);
+            store_value(ks, cache, head_off + ib, y1);
+        }
+    }
+    if (is_k) /* the part of the head rope leaves alone */
+        for (int j = a.n_dims + threadIdx.x; j < a.head_dim; j += blockDim.x) store_value(ks, cache, head_off + j, head[j]);
 }
 
 /* Checks x and rope against the batch and fills the arguments; cudaSuccess with *empty set
@@ -212,10 +255,17 @@ extern "C" cudaError_t ct_cuda_rope_store(cudaStream_t stream, const ct_cuda_bat
         q->ne1 != batch->n_tokens || k->ne1 != batch->n_tokens || v->ne1 != batch->n_tokens || !batch->kv_cell ||
         overlap(q, k) || overlap(q, v) || overlap(k, v))
         return cudaErrorNotSupported;
-    const int64_t items = (int64_t)(tq.heads_per_row > tk.heads_per_row ? tq.heads_per_row : tk.heads_per_row) * a.half;
-    const int threads = threads_for(items);
-    const size_t shared = (size_t)a.half * 2 * sizeof(float);
-    rope_store_tokens<<<dim3((unsigned)batch->n_tokens), dim3((unsigned)threads), shared, stream>>>(a, tq, tk, ks, vs,
-                                                                                                     batch->kv_cell);
+    const int tx = threads_for(a.half > (a.head_dim + 1) / 2 ? a.half : (a.head_dim + 1) / 2);
+    const int tx_unit = tx > 128 ? 128 : tx;
+    store_units u;
+    u.q_heads = tq.heads_per_row;
+    u.k_heads = tk.heads_per_row;
+    u.v_chunks = (vs.n + 2 * tx_unit - 1) / (2 * tx_unit);
+    u.per_block = 128 / tx_unit > 0 ? 128 / tx_unit : 1;
+    const int64_t n_units = (int64_t)u.q_heads + u.k_heads + u.v_chunks;
+    const int64_t blocks_y = (n_units + u.per_block - 1) / u.per_block;
+    if (blocks_y > 65535) return cudaErrorNotSupported;
+    rope_store_units<<<dim3((unsigned)batch->n_tokens, (unsigned)blocks_y), dim3((unsigned)tx_unit, (unsigned)u.per_block),
+                       0, stream>>>(a, tq, tk, ks, vs, batch->kv_cell, u);
     return cudaGetLastError();
 }
