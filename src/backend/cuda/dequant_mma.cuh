@@ -4,17 +4,21 @@
  * from device memory once per block of BN tokens, instead of the cuBLAS path's dequantized
  * F16 copy (write 2 B + read 2 B per weight on top of the 0.56 B of Q4_K).
  *
- * Block: BM weight rows x BN tokens, 4 warps; (BM, BN) = (64, 16|32|64) when that grid fills
- * the GPU, else (32, 32|64) with a deeper pipeline (a 4096-row matrix at n <= 64 would give
- * only 64 blocks of 64 rows for 132 SMs). The K loop runs over stages of KT elements (256 for
- * quantized types: one k-quant super-block or eight 32-blocks per row; 64 for F16/BF16/F32),
- * pipelined S stages deep with cp.async:
- *   stage s: the raw bytes of KT elements of each of the 64 rows (16-byte chunks from the
- *            row's segment start rounded down to 16, so that shared addresses keep the global
- *            addresses' alignment modulo 16 and ct_dq8's aligned loads stay valid), and the
- *            BN x KT F16 activations;
- *   per 64 elements of a stage: every thread dequantizes 4 groups of 8 into the F16 tile
- *            (double-buffered), one barrier, then each warp runs its mma over the tile.
+ * Block: BM weight rows x BN tokens, BN = 16|32|64|128 following the batch; 64 rows when that
+ * grid fills the GPU, else 32 rows (a 4096-row matrix at n <= 64 would give only 64 blocks of
+ * 64 rows for 132 SMs). 4 warps, 8 for the 128-token tile. The K loop runs in steps of 64
+ * elements, pipelined with cp.async in two rings:
+ *   raw stages: the bytes of KT elements (256 for quantized types: one k-quant super-block or
+ *            eight 32-blocks per row; 64 for F16/BF16/F32) of each of the BM rows, as 16-byte
+ *            chunks from the row's segment start rounded down to 16, so that shared addresses
+ *            keep the global addresses' alignment modulo 16 and ct_dq8's aligned loads stay
+ *            valid; issued DR steps ahead;
+ *   activation tiles: the BN x 64 F16 activations of one step, SA - 1 steps ahead.
+ * Staging activations per step rather than per stage keeps a block at 60-110 KiB of shared
+ * memory, so that 2-3 blocks share an SM (the per-stage layout needed ~150 KiB: one block of
+ * 4 warps an SM, ~50 TFLOP/s at 128 tokens).
+ * Per step: every thread dequantizes groups of 8 into the F16 tile, one barrier, then each
+ * warp runs its mma over the tile; a barrier at the top of the next step frees the tiles.
  * Rows past M and tokens past n are computed on stale shared memory and never stored.
  * Elements past K are zero in both operands (the activation buffer is zero-padded to a
  * multiple of 256, the dequantizer writes zeros), so no garbage reaches a stored output.
@@ -45,7 +49,6 @@ typedef struct ct_mm_fused_args {
     const float *bias;    /* NULL or [M] */
 } ct_mm_fused_args;
 
-#define CT_MM_FUSED_THREADS 128
 #define CT_MM_FUSED_MAX_BLOCKS_Y 65535 /* row blocks of 32: M up to 2M */
 
 /* Enqueue the fused matmul for weight type T (the tile follows n, M and the SM count). */
@@ -80,60 +83,71 @@ __device__ __forceinline__ void ct_mma_16816(float d[4], const uint32_t a[4], co
 
 /* ---- tile geometry ---------------------------------------------------------------------- */
 
+#define CT_MM_AK 64               /* elements per step: one dequantized tile, one activation tile */
+#define CT_MM_ASTR (CT_MM_AK + 8) /* halves per row of both tiles (ldmatrix without bank conflicts) */
+
 template <int T> struct ct_mm_tile {
-    static constexpr int KT = ct_dq_traits<T>::plain ? 64 : 256; /* elements of K per stage */
-    static_assert(KT % 64 == 0 && KT % ct_dq_traits<T>::block == 0, "stages are whole blocks and dequantize steps");
+    static constexpr int KT = ct_dq_traits<T>::plain ? 64 : 256; /* elements of K per raw weight stage */
+    static_assert(KT % CT_MM_AK == 0 && KT % ct_dq_traits<T>::block == 0, "stages are whole blocks and steps");
+    static constexpr int SPS = KT / CT_MM_AK;                                        /* steps per stage */
     static constexpr int SEG = KT / ct_dq_traits<T>::block * ct_dq_traits<T>::bytes; /* bytes per row per stage */
     static constexpr int NCH = (SEG + 15 + 15) / 16; /* 16-byte chunks covering a segment at any offset mod 16 */
     static constexpr int RAWB = NCH * 16;
-    static constexpr int BSTR = KT + 8; /* halves per activation row in shared memory (ldmatrix without conflicts) */
 };
 
-#define CT_MM_AK 64             /* elements per dequantize step */
-#define CT_MM_ASTR (CT_MM_AK + 8) /* halves per row of the dequantized tile */
-
+/* Warps and pipeline of a BM x BN tile. A warp takes (BM / WM) x (BN / WN); 8 warps for the
+ * 128-token tile, so that its one block per 64 rows still has 8 warps an SM.
+ *   SA  activation tiles in flight (one per 64-element step, BN x 64 F16 each);
+ *   SR  raw weight stages (KT elements of BM rows), issued DR steps before their first step.
+ * Buffer reuse: a stage's raw buffer is refilled DR steps before its first use, after the
+ * barrier that ends every step, so DR <= (SR - 1) * SPS; it must also land by then: DR >= SA - 1. */
 template <int BM, int BN> struct ct_mm_warps {
-    static constexpr int WM = BM == 64 && BN == 16 ? 4 : 2; /* warps along the rows */
-    static constexpr int WN = 4 / WM;                       /* warps along the tokens */
-    static constexpr int MT = BM / (16 * WM);               /* m16 tiles per warp */
-    static constexpr int NT = BN / (8 * WN);                /* n8 tiles per warp (even: ldmatrix.x4 loads two) */
-    static_assert(NT % 2 == 0 && MT >= 1 && BM * CT_MM_AK % (8 * CT_MM_FUSED_THREADS) == 0, "warp tiling");
+    static constexpr int NW = BN == 128 ? 8 : 4;
+    static constexpr int WM = BN == 128 ? 2 : BM == 64 && BN == 16 ? 4 : 2; /* warps along the rows */
+    static constexpr int WN = NW / WM;                                        /* warps along the tokens */
+    static constexpr int MT = BM / (16 * WM);                                 /* m16 tiles per warp */
+    static constexpr int NT = BN / (8 * WN); /* n8 tiles per warp (even: ldmatrix.x4 loads two) */
+    static constexpr int NTHR = 32 * NW;
+    static_assert(NT % 2 == 0 && MT >= 1 && BM * CT_MM_AK % (8 * NTHR) == 0, "warp tiling");
 };
 
-/* pipeline depth: 3 stages for 64-row blocks (two blocks per SM for the smaller tiles); the
- * 32-row blocks run about one per SM and keep more bytes in flight themselves */
-template <int BM, int BN> struct ct_mm_stages {
-    static constexpr int S = BM == 64 ? 3 : BN == 32 ? 5 : 4;
+template <int T, int BM, int BN> struct ct_mm_pipe {
+    static constexpr int SPS = ct_mm_tile<T>::SPS;
+    static constexpr int SA = BN == 128 ? 3 : 4;
+    static constexpr int SR = SPS == 1 ? SA : 3;
+    static constexpr int DR = (SR - 1) * SPS;
+    static_assert(DR >= SA - 1 && DR <= (SR - 1) * SPS, "raw stages land in time and are not overwritten early");
 };
 
 template <int T, int BM, int BN> constexpr size_t ct_mm_fused_smem() {
-    using TK = ct_mm_tile<T>;
-    return (size_t)ct_mm_stages<BM, BN>::S * (BM * TK::RAWB + BN * TK::BSTR * 2) + 2 * BM * CT_MM_ASTR * 2;
+    using P = ct_mm_pipe<T, BM, BN>;
+    return (size_t)P::SR * BM * ct_mm_tile<T>::RAWB + ((size_t)P::SA * BN + BM) * CT_MM_ASTR * 2;
 }
 
 /* ---- the kernel ------------------------------------------------------------------------- */
 
 template <int T, int BM, int BN>
-__global__ void __launch_bounds__(CT_MM_FUSED_THREADS) ct_mm_fused_kernel(const ct_mm_fused_args a) {
+__global__ void __launch_bounds__(ct_mm_warps<BM, BN>::NTHR) ct_mm_fused_kernel(const ct_mm_fused_args a) {
     using TK = ct_mm_tile<T>;
     using WL = ct_mm_warps<BM, BN>;
-    constexpr int NTHR = CT_MM_FUSED_THREADS, S = ct_mm_stages<BM, BN>::S;
-    constexpr int KT = TK::KT, SEG = TK::SEG, NCH = TK::NCH, RAWB = TK::RAWB, BSTR = TK::BSTR;
+    using P = ct_mm_pipe<T, BM, BN>;
+    constexpr int NTHR = WL::NTHR, SA = P::SA, SR = P::SR, DR = P::DR, SPS = TK::SPS;
+    constexpr int KT = TK::KT, SEG = TK::SEG, NCH = TK::NCH, RAWB = TK::RAWB, ASTR = CT_MM_ASTR;
     constexpr int MT = WL::MT, NT = WL::NT;
 
     extern __shared__ __align__(16) uint8_t ct_mm_smem[];
-    uint8_t *raw = ct_mm_smem;                                         /* [S][BM][RAWB] */
-    __half *bs = reinterpret_cast<__half *>(ct_mm_smem + S * BM * RAWB); /* [S][BN][BSTR] */
-    __half *af = bs + S * BN * BSTR;                                   /* [2][BM][ASTR] */
+    uint8_t *raw = ct_mm_smem;                                          /* [SR][BM][RAWB] */
+    __half *bs = reinterpret_cast<__half *>(ct_mm_smem + SR * BM * RAWB); /* [SA][BN][ASTR] */
+    __half *af = bs + SA * BN * ASTR;                                   /* [BM][ASTR] */
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int n0 = blockIdx.x * BN, m0 = blockIdx.y * BM;
-    const int nks = (a.K + KT - 1) / KT;
+    const int nsteps = (a.K + CT_MM_AK - 1) / CT_MM_AK, nstages = (a.K + KT - 1) / KT;
 
-    /* cp.async of stage ks into buffer buf (the last chunk of the allocation byte by byte) */
-    auto load_stage = [&](int ks, int buf) {
+    /* cp.async of raw stage ks into buffer ks % SR (the last chunk of the allocation byte by byte) */
+    auto load_raw = [&](int ks) {
         const size_t seg_off = (size_t)ks * SEG;
-        uint8_t *rdst = raw + buf * BM * RAWB;
+        uint8_t *rdst = raw + (ks % SR) * BM * RAWB;
         for (int i = tid; i < BM * NCH; i += NTHR) {
             const int r = i / NCH, c = i % NCH;
             if (m0 + r >= a.M) continue;
@@ -148,22 +162,25 @@ __global__ void __launch_bounds__(CT_MM_FUSED_THREADS) ct_mm_fused_kernel(const 
                 for (int j = 0; j < 16 && src + j < a.w_end; j++) dst[j] = src[j];
             }
         }
-        __half *bdst = bs + buf * BN * BSTR;
-        const int k0 = ks * KT;
-        for (int i = tid; i < BN * (KT / 8); i += NTHR) {
-            const int r = i / (KT / 8), c = i % (KT / 8);
+    };
+    /* cp.async of the BN x 64 activations of step j into buffer j % SA */
+    auto load_act = [&](int j) {
+        __half *bdst = bs + (j % SA) * BN * ASTR;
+        const int k0 = j * CT_MM_AK;
+        for (int i = tid; i < BN * (CT_MM_AK / 8); i += NTHR) {
+            const int r = i / (CT_MM_AK / 8), c = i % (CT_MM_AK / 8);
             if (n0 + r >= a.n) continue;
-            ct_cp_async16(bdst + r * BSTR + 8 * c, a.x + (size_t)(n0 + r) * a.ldx + k0 + 8 * c);
+            ct_cp_async16(bdst + r * ASTR + 8 * c, a.x + (size_t)(n0 + r) * a.ldx + k0 + 8 * c);
         }
     };
 
-    /* dequantize elements [64 sub, 64 sub + 64) of stage ks (buffer buf) into tile par */
-    auto dequant = [&](int ks, int buf, int sub, int par) {
+    /* dequantize the 64 elements of step j (stage j / SPS) into the tile */
+    auto dequant = [&](int j) {
+        const int ks = j / SPS, sub = j % SPS;
         const int g = tid & 7;
         const int kl = sub * CT_MM_AK + 8 * g; /* element within the stage */
         const int left = a.K - ks * KT;       /* elements of the row from the stage start */
-        const uint8_t *rbase = raw + buf * BM * RAWB;
-        __half *adst = af + par * BM * CT_MM_ASTR;
+        const uint8_t *rbase = raw + (ks % SR) * BM * RAWB;
 #pragma unroll
         for (int q = 0; q < BM * CT_MM_AK / 8 / NTHR; q++) {
             const int r = (tid >> 3) + (NTHR / 8) * q;
@@ -172,7 +189,7 @@ __global__ void __launch_bounds__(CT_MM_FUSED_THREADS) ct_mm_fused_kernel(const 
             const uint8_t *row = rbase + r * RAWB + (start & 15);
             float v[8];
             ct_dq8_tail<T>(row, kl, left, v);
-            *reinterpret_cast<uint4 *>(adst + r * CT_MM_ASTR + 8 * g) = ct_pack_half8(v);
+            *reinterpret_cast<uint4 *>(af + r * ASTR + 8 * g) = ct_pack_half8(v);
         }
     };
 
@@ -185,20 +202,21 @@ __global__ void __launch_bounds__(CT_MM_FUSED_THREADS) ct_mm_fused_kernel(const 
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
-    auto mma_step = [&](int buf, int sub, int par) {
-        const __half *abase = af + par * BM * CT_MM_ASTR + (wm * MT * 16) * CT_MM_ASTR;
-        const __half *bbase = bs + buf * BN * BSTR + (wn * NT * 8) * BSTR + sub * CT_MM_AK;
+    /* the k16 products in order: an output's sum does not depend on the tile (batch invariance) */
+    auto mma_step = [&](int j) {
+        const __half *abase = af + (wm * MT * 16) * ASTR;
+        const __half *bbase = bs + (j % SA) * BN * ASTR + (wn * NT * 8) * ASTR;
 #pragma unroll
         for (int kk = 0; kk < CT_MM_AK / 16; kk++) {
             uint32_t afr[MT][4], bfr[NT][2];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
-                ct_ldmatrix_x4(afr[mt], abase + (mt * 16 + (lane & 15)) * CT_MM_ASTR + kk * 16 + 8 * (lane >> 4));
+                ct_ldmatrix_x4(afr[mt], abase + (mt * 16 + (lane & 15)) * ASTR + kk * 16 + 8 * (lane >> 4));
 #pragma unroll
             for (int np = 0; np < NT / 2; np++) {
                 uint32_t r[4];
                 const int tok = np * 16 + (lane & 7) + 8 * (lane >> 4), kc = kk * 16 + 8 * ((lane >> 3) & 1);
-                ct_ldmatrix_x4(r, bbase + tok * BSTR + kc);
+                ct_ldmatrix_x4(r, bbase + tok * ASTR + kc);
                 bfr[2 * np][0] = r[0];
                 bfr[2 * np][1] = r[1];
                 bfr[2 * np + 1][0] = r[2];
@@ -211,26 +229,24 @@ __global__ void __launch_bounds__(CT_MM_FUSED_THREADS) ct_mm_fused_kernel(const 
         }
     };
 
+    /* Commit groups: the prologue's SA - 1 (the first also holds the raw stages issued before
+     * step 0), then one per step. At step j, waiting for all but the newest SA - 2 groups
+     * means step j's activations and its raw stage have landed. */
+    for (int ks = 0; ks * SPS < DR && ks < nstages; ks++) load_raw(ks);
 #pragma unroll
-    for (int s = 0; s < S - 1; s++) {
-        if (s < nks) load_stage(s, s);
+    for (int j = 0; j < SA - 1; j++) {
+        if (j < nsteps) load_act(j);
         ct_cp_async_commit();
     }
-    int par = 0;
-    for (int ks = 0; ks < nks; ks++) {
-        ct_cp_async_wait<S - 2>(); /* stage ks has landed (this thread's copies) */
-        __syncthreads();           /* ... everyone's; and stage ks-1's buffer is free */
-        if (ks + S - 1 < nks) load_stage(ks + S - 1, (ks + S - 1) % S);
+    for (int j = 0; j < nsteps; j++) {
+        ct_cp_async_wait<SA - 2>();
+        __syncthreads(); /* everyone's copies for step j; step j - 1's tiles are free */
+        if (j + SA - 1 < nsteps) load_act(j + SA - 1);
+        if ((j + DR) % SPS == 0 && (j + DR) / SPS < nstages) load_raw((j + DR) / SPS);
         ct_cp_async_commit();
-        const int buf = ks % S;
-#pragma unroll
-        for (int sub = 0; sub < KT / CT_MM_AK; sub++) {
-            if (ks * KT + sub * CT_MM_AK >= a.K) break;
-            dequant(ks, buf, sub, par);
-            __syncthreads();
-            mma_step(buf, sub, par);
-            par ^= 1; /* the next step writes the other tile while slow warps may still read this one */
-        }
+        dequant(j);
+        __syncthreads();
+        mma_step(j);
     }
 
     /* c0,c1: row g, tokens 2c, 2c+1; c2,c3: row g+8 (g = lane/4, c = lane%4) */
@@ -250,17 +266,21 @@ __global__ void __launch_bounds__(CT_MM_FUSED_THREADS) ct_mm_fused_kernel(const 
 template <int T, int BM, int BN>
 static cudaError_t ct_mm_fused_launch_tile(const ct_mm_fused_args &a, cudaStream_t stream) {
     const dim3 grid((unsigned)((a.n + BN - 1) / BN), (unsigned)((a.M + BM - 1) / BM));
-    ct_mm_fused_kernel<T, BM, BN><<<grid, CT_MM_FUSED_THREADS, ct_mm_fused_smem<T, BM, BN>(), stream>>>(a);
+    ct_mm_fused_kernel<T, BM, BN>
+        <<<grid, ct_mm_warps<BM, BN>::NTHR, ct_mm_fused_smem<T, BM, BN>(), stream>>>(a);
     return cudaGetLastError();
 }
 
+/* The tile: as many tokens as the batch has (up to 128), 64 rows when that gives a block per
+ * SM, else 32 rows (and 64 tokens) for more blocks. */
 template <int T> cudaError_t ct_mm_fused_launch(const ct_mm_fused_args &a, int n_sms, cudaStream_t stream) {
-    const int bn = a.n <= 16 ? 16 : a.n <= 32 ? 32 : 64;
+    const int bn = a.n <= 16 ? 16 : a.n <= 32 ? 32 : a.n <= 64 ? 64 : 128;
     const long blocks64 = (long)((a.M + 63) / 64) * ((a.n + bn - 1) / bn);
     if (blocks64 >= n_sms || (a.M + 31) / 32 > CT_MM_FUSED_MAX_BLOCKS_Y) {
         if (bn == 16) return ct_mm_fused_launch_tile<T, 64, 16>(a, stream);
         if (bn == 32) return ct_mm_fused_launch_tile<T, 64, 32>(a, stream);
-        return ct_mm_fused_launch_tile<T, 64, 64>(a, stream);
+        if (bn == 64) return ct_mm_fused_launch_tile<T, 64, 64>(a, stream);
+        return ct_mm_fused_launch_tile<T, 64, 128>(a, stream);
     }
     if (bn <= 32) return ct_mm_fused_launch_tile<T, 32, 32>(a, stream);
     return ct_mm_fused_launch_tile<T, 32, 64>(a, stream);
@@ -275,6 +295,7 @@ template <int T> cudaError_t ct_mm_fused_prepare(void) {
     cudaError_t e = ct_mm_fused_prepare_tile<T, 64, 16>();
     if (e == cudaSuccess) e = ct_mm_fused_prepare_tile<T, 64, 32>();
     if (e == cudaSuccess) e = ct_mm_fused_prepare_tile<T, 64, 64>();
+    if (e == cudaSuccess) e = ct_mm_fused_prepare_tile<T, 64, 128>();
     if (e == cudaSuccess) e = ct_mm_fused_prepare_tile<T, 32, 32>();
     if (e == cudaSuccess) e = ct_mm_fused_prepare_tile<T, 32, 64>();
     return e;
