@@ -25,6 +25,7 @@
 
 #include "backend/cuda/cuda_mmv.h"
 #include "backend/cuda/cuda_state.h"
+#include "backend/cuda/cuda_views.h"
 
 /* which of an op's tensors it reads, and which it writes without reading first */
 static void access_of(int32_t kind, uint32_t *reads, uint32_t *overwrites) {
@@ -52,15 +53,8 @@ static void access_of(int32_t kind, uint32_t *reads, uint32_t *overwrites) {
     }
 }
 
-static const uint8_t *begin_of(const ct_tensor *t) { return (const uint8_t *)t->data; }
-static const uint8_t *end_of(const ct_tensor *t) {
-    return (const uint8_t *)t->data + t->row_bytes * (size_t)(t->ne1 > 0 ? t->ne1 - 1 : 0) +
-           (size_t)t->ne0 * sizeof(float);
-}
 
-static bool overlaps(const ct_tensor *a, const ct_tensor *b) {
-    return begin_of(a) < end_of(b) && begin_of(b) < end_of(a);
-}
+static bool overlaps(const ct_tensor *a, const ct_tensor *b) { return ct_cuda_views_overlap(a, b); }
 
 /* a writes every element of b (the same rows, at least as wide) */
 static bool covers(const ct_tensor *a, const ct_tensor *b) {

@@ -41,10 +41,11 @@ CT_DQ_FOR_EACH_TYPE(CT_MM_FUSED_EXTERN)
  * CTORCH_CUDA_FUSED_MAX=n overrides it (for measuring the crossover). */
 #define CT_MM_FUSED_MAX_TOKENS 64
 
-/* CTORCH_CUDA_FUSED_MAX, read once at create; false for a value that is not a count */
-static bool fused_max_from_env(int64_t *out) {
-    const char *s = getenv("CTORCH_CUDA_FUSED_MAX");
-    *out = CT_MM_FUSED_MAX_TOKENS;
+/* a count from the environment variable `name` (def when unset), read once at create; false
+ * for a value that is not a count */
+static bool count_from_env(const char *name, int64_t def, int64_t *out) {
+    const char *s = getenv(name);
+    *out = def;
     if (!s || !*s) return true;
     char *end = NULL;
     const long long v = strtoll(s, &end, 10);
@@ -54,6 +55,10 @@ static bool fused_max_from_env(int64_t *out) {
 }
 /* bound on the dequantized-weight scratch of the cuBLAS path (whole 4096x4096 matrices fit) */
 #define CT_MM_DEQUANT_SCRATCH_BYTES ((size_t)64 << 20)
+/* CTORCH_CUDA_DQ_CHUNK_MB=n: dequantize and multiply at most n MiB of F16 rows at a time
+ * (default: the whole scratch). A chunk that fits in L2 is read by cuBLAS from there instead
+ * of device memory; this knob measures whether that pays for the extra launches. */
+#define CT_MM_DQ_CHUNK_MB_DEFAULT 64
 /* the dequantized chunk holds at least this many rows, and a multiple of it */
 #define CT_MM_CHUNK_ROWS_ALIGN 128
 /* cuBLAS workspace (NVIDIA recommends 32 MiB on Hopper) */
@@ -87,6 +92,7 @@ struct ct_cuda_matmul {
     /* dequantized weight rows for cuBLAS */
     __half *wdq;
     size_t wdq_bytes;
+    size_t dq_chunk_bytes; /* CTORCH_CUDA_DQ_CHUNK_MB */
     /* F16 copies of weights (CTORCH_CUDA_F16_WEIGHTS): batches past the GEMV go to cuBLAS on them */
     ct_mm_f16_copy *f16s;
     size_t n_f16, cap_f16;
@@ -192,8 +198,11 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     if (!mode_from_env(&mode))
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MATMUL=%s: expected auto, mma or cublas",
                        getenv("CTORCH_CUDA_MATMUL"));
-    int64_t fused_max;
-    if (!fused_max_from_env(&fused_max))
+    int64_t fused_max, dq_chunk_mb;
+    if (!count_from_env("CTORCH_CUDA_DQ_CHUNK_MB", CT_MM_DQ_CHUNK_MB_DEFAULT, &dq_chunk_mb) || dq_chunk_mb < 1)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_DQ_CHUNK_MB=%s: expected a size in MiB (1 .. 2^31-1)",
+                       getenv("CTORCH_CUDA_DQ_CHUNK_MB"));
+    if (!count_from_env("CTORCH_CUDA_FUSED_MAX", CT_MM_FUSED_MAX_TOKENS, &fused_max))
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_FUSED_MAX=%s: expected a token count (0 .. 2^31-1)",
                        getenv("CTORCH_CUDA_FUSED_MAX"));
     const char *mmv_kernel = getenv("CTORCH_CUDA_MMV");
@@ -205,6 +214,7 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
     mm->stream = stream;
     mm->mode = mode;
     mm->fused_max = fused_max;
+    mm->dq_chunk_bytes = (size_t)dq_chunk_mb << 20;
     int device = 0;
     cudaError_t ce = cudaGetDevice(&device);
     if (ce == cudaSuccess) ce = cudaDeviceGetAttribute(&mm->n_sms, cudaDevAttrMultiProcessorCount, device);
@@ -452,7 +462,9 @@ static cudaError_t run_cublas(ct_cuda_matmul *mm, const ct_tensor *out, const ct
         if (st != CUBLAS_STATUS_SUCCESS) return fail_op(cudaErrorUnknown, cublasGetStatusString(st), w);
     } else {
         const int ldw = (int)round_up(K, 8);
-        int64_t chunk = (int64_t)(mm->wdq_bytes / ((size_t)ldw * sizeof(__half)));
+        const size_t chunk_bytes = mm->dq_chunk_bytes < mm->wdq_bytes ? mm->dq_chunk_bytes : mm->wdq_bytes;
+        int64_t chunk = (int64_t)(chunk_bytes / ((size_t)ldw * sizeof(__half)));
+        if (chunk < CT_MM_CHUNK_ROWS_ALIGN) chunk = CT_MM_CHUNK_ROWS_ALIGN; /* the scratch holds that many */
         chunk = chunk / CT_MM_CHUNK_ROWS_ALIGN * CT_MM_CHUNK_ROWS_ALIGN;
         if (chunk <= 0) return fail_op(cudaErrorInvalidValue, "rows longer than reserved (dequantized chunk)", w);
         for (int64_t r0 = 0; r0 < M; r0 += chunk) {

@@ -19,6 +19,7 @@
 #include <cuda_fp16.h>
 
 #include "backend/cuda/cuda_elementwise.h"
+#include "backend/cuda/cuda_views.h"
 
 namespace {
 
@@ -218,12 +219,6 @@ bool make_store_side(store_side *sd, const ct_tensor *cache, const ct_tensor *x)
     return true;
 }
 
-bool overlap(const ct_tensor *a, const ct_tensor *b) {
-    const char *a0 = static_cast<const char *>(a->data), *b0 = static_cast<const char *>(b->data);
-    const char *a1 = a0 + a->row_bytes * (size_t)(a->ne1 > 0 ? a->ne1 - 1 : 0) + (size_t)a->ne0 * sizeof(float);
-    const char *b1 = b0 + b->row_bytes * (size_t)(b->ne1 > 0 ? b->ne1 - 1 : 0) + (size_t)b->ne0 * sizeof(float);
-    return a0 < b1 && b0 < a1;
-}
 
 } // namespace
 
@@ -253,7 +248,7 @@ extern "C" cudaError_t ct_cuda_rope_store(cudaStream_t stream, const ct_cuda_bat
     /* one row per token everywhere, no overlaps between q, k and v: else the ops one by one */
     if (empty_q || empty_k || !make_store_side(&ks, k_cache, k) || !make_store_side(&vs, v_cache, v) ||
         q->ne1 != batch->n_tokens || k->ne1 != batch->n_tokens || v->ne1 != batch->n_tokens || !batch->kv_cell ||
-        overlap(q, k) || overlap(q, v) || overlap(k, v))
+        ct_cuda_views_overlap(q, k) || ct_cuda_views_overlap(q, v) || ct_cuda_views_overlap(k, v))
         return cudaErrorNotSupported;
     const int tx = threads_for(a.half > (a.head_dim + 1) / 2 ? a.half : (a.head_dim + 1) / 2);
     const int tx_unit = tx > 128 ? 128 : tx;
