@@ -6,7 +6,8 @@
  *     cublas: dequantize + cuBLAS for every n) and in auto mode with an F16 copy of the weight
  *     (ct_cuda_matmul_add_f16_copy: cuBLAS on the copy past the GEMV), with and without bias, on shapes with odd row
  *     counts (33, 515, 4097) and row lengths that end mid-stage (k-quants 256 and 1280,
- *     32-blocks 96 and 1312, plain types 67 and 515), padded input and output strides, and
+ *     32-blocks 96 and 1312, plain types 67 and 515; and rows of 2115-2816 that the fused
+ *     kernel splits in two along K), padded input and output strides, and
  *     some token rows beyond the F16 range (|x| ~ 1e5, exercising the power-of-two scaling);
  *   - ct_cuda_get_rows for every type, bit for bit against ct_dequantize_row;
  *   - the error paths (unsupported types, misaligned uploads, batches over the reservation).
@@ -246,6 +247,9 @@ static void test_type(rig *g, uint32_t type) {
     const ct_type_traits *tr = ct_type_traits_of(type);
     const int64_t k_big = tr->block_size == QK_K ? 1280 : tr->block_size == 32 ? 1312 : 515;
     const int64_t k_small = tr->block_size == QK_K ? 256 : tr->block_size == 32 ? 96 : 67;
+    /* long enough for the fused kernel's split-K (2 splits of >= 1024 elements) with uneven
+     * shares: 11 super-blocks, 73 32-blocks (ends mid-stage), 2115 plain elements */
+    const int64_t k_split = tr->block_size == QK_K ? 2816 : tr->block_size == 32 ? 2336 : 2115;
     struct {
         int64_t M, K;
         int n_first, n_last; /* indices into token_counts */
@@ -254,6 +258,7 @@ static void test_type(rig *g, uint32_t type) {
         {33, k_big, 0, N_COUNTS - 1, "33 rows, long"},
         {515, k_small, 0, N_COUNTS - 1, "515 rows, short"},
         {4097, k_small, 2, 4, "4097 rows, short"}, /* n = 9, 17, 64 */
+        {200, k_split, 2, 5, "200 rows, split"},   /* n = 9, 17, 64, 100 */
     };
     for (int m = 0; m < N_MODES; m++) g->worst[m] = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

@@ -47,6 +47,8 @@ typedef struct ct_mm_fused_args {
     float *out;           /* [n][ldo] */
     size_t ldo;
     const float *bias;    /* NULL or [M] */
+    int k_splits;         /* > 1: blockIdx.z takes 1/k_splits of the stages, sums go to partial */
+    float *partial;       /* [k_splits][n][M] when k_splits > 1 (ct_mm_split_reduce finishes) */
 } ct_mm_fused_args;
 
 #define CT_MM_FUSED_MAX_BLOCKS_Y 65535 /* row blocks of 32: M up to 2M */
@@ -142,7 +144,11 @@ __global__ void __launch_bounds__(ct_mm_warps<BM, BN>::NTHR) ct_mm_fused_kernel(
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int n0 = blockIdx.x * BN, m0 = blockIdx.y * BM;
-    const int nsteps = (a.K + CT_MM_AK - 1) / CT_MM_AK, nstages = (a.K + KT - 1) / KT;
+    /* this block's stages [st0, st1) of the row: all of them, or its split's share */
+    const int all_steps = (a.K + CT_MM_AK - 1) / CT_MM_AK, all_stages = (a.K + KT - 1) / KT;
+    const int per_split = (all_stages + a.k_splits - 1) / a.k_splits;
+    const int st0 = blockIdx.z * per_split, st1 = min(all_stages, st0 + per_split);
+    const int j0 = st0 * SPS, j1 = min(all_steps, st1 * SPS);
 
     /* cp.async of raw stage ks into buffer ks % SR (the last chunk of the allocation byte by byte) */
     auto load_raw = [&](int ks) {
@@ -232,17 +238,17 @@ __global__ void __launch_bounds__(ct_mm_warps<BM, BN>::NTHR) ct_mm_fused_kernel(
     /* Commit groups: the prologue's SA - 1 (the first also holds the raw stages issued before
      * step 0), then one per step. At step j, waiting for all but the newest SA - 2 groups
      * means step j's activations and its raw stage have landed. */
-    for (int ks = 0; ks * SPS < DR && ks < nstages; ks++) load_raw(ks);
+    for (int ks = st0; (ks - st0) * SPS < DR && ks < st1; ks++) load_raw(ks);
 #pragma unroll
     for (int j = 0; j < SA - 1; j++) {
-        if (j < nsteps) load_act(j);
+        if (j0 + j < j1) load_act(j0 + j);
         ct_cp_async_commit();
     }
-    for (int j = 0; j < nsteps; j++) {
+    for (int j = j0; j < j1; j++) {
         ct_cp_async_wait<SA - 2>();
         __syncthreads(); /* everyone's copies for step j; step j - 1's tiles are free */
-        if (j + SA - 1 < nsteps) load_act(j + SA - 1);
-        if ((j + DR) % SPS == 0 && (j + DR) / SPS < nstages) load_raw((j + DR) / SPS);
+        if (j + SA - 1 < j1) load_act(j + SA - 1);
+        if ((j + DR) % SPS == 0 && (j + DR) / SPS < st1) load_raw((j + DR) / SPS);
         ct_cp_async_commit();
         dequant(j);
         __syncthreads();
@@ -258,16 +264,30 @@ __global__ void __launch_bounds__(ct_mm_warps<BM, BN>::NTHR) ct_mm_fused_kernel(
             for (int e = 0; e < 4; e++) {
                 const int r = m0 + wm * MT * 16 + mt * 16 + (lane >> 2) + 8 * (e >> 1);
                 const int t = n0 + wn * NT * 8 + nt * 8 + 2 * (lane & 3) + (e & 1);
-                if (r < a.M && t < a.n)
+                if (r >= a.M || t >= a.n) continue;
+                if (a.k_splits > 1)
+                    a.partial[((size_t)blockIdx.z * a.n + t) * a.M + r] = acc[mt][nt][e];
+                else
                     a.out[(size_t)t * a.ldo + r] = acc[mt][nt][e] * a.xscale[t] + (a.bias ? a.bias[r] : 0.0f);
             }
 }
 
+/* out[t][r] = (partial[0][t][r] + partial[1][t][r] + ...) * xscale[t] + bias[r], the splits
+ * summed in order */
+static __global__ void __launch_bounds__(256) ct_mm_split_reduce(const ct_mm_fused_args a) {
+    const int t = blockIdx.y, r = blockIdx.x * 256 + threadIdx.x;
+    if (r >= a.M) return;
+    float sum = a.partial[(size_t)t * a.M + r];
+    for (int s = 1; s < a.k_splits; s++) sum += a.partial[((size_t)s * a.n + t) * a.M + r];
+    a.out[(size_t)t * a.ldo + r] = sum * a.xscale[t] + (a.bias ? a.bias[r] : 0.0f);
+}
+
 template <int T, int BM, int BN>
 static cudaError_t ct_mm_fused_launch_tile(const ct_mm_fused_args &a, cudaStream_t stream) {
-    const dim3 grid((unsigned)((a.n + BN - 1) / BN), (unsigned)((a.M + BM - 1) / BM));
+    const dim3 grid((unsigned)((a.n + BN - 1) / BN), (unsigned)((a.M + BM - 1) / BM), (unsigned)a.k_splits);
     ct_mm_fused_kernel<T, BM, BN>
         <<<grid, ct_mm_warps<BM, BN>::NTHR, ct_mm_fused_smem<T, BM, BN>(), stream>>>(a);
+    if (a.k_splits > 1) ct_mm_split_reduce<<<dim3((unsigned)((a.M + 255) / 256), (unsigned)a.n), 256, 0, stream>>>(a);
     return cudaGetLastError();
 }
 
@@ -275,7 +295,7 @@ static cudaError_t ct_mm_fused_launch_tile(const ct_mm_fused_args &a, cudaStream
  * SM, else 32 rows (and 64 tokens) for more blocks. */
 template <int T> cudaError_t ct_mm_fused_launch(const ct_mm_fused_args &a, int n_sms, cudaStream_t stream) {
     const int bn = a.n <= 16 ? 16 : a.n <= 32 ? 32 : a.n <= 64 ? 64 : 128;
-    const long blocks64 = (long)((a.M + 63) / 64) * ((a.n + bn - 1) / bn);
+    const long blocks64 = (long)((a.M + 63) / 64) * ((a.n + bn - 1) / bn) * a.k_splits;
     if (blocks64 >= n_sms || (a.M + 31) / 32 > CT_MM_FUSED_MAX_BLOCKS_Y) {
         if (bn == 16) return ct_mm_fused_launch_tile<T, 64, 16>(a, stream);
         if (bn == 32) return ct_mm_fused_launch_tile<T, 64, 32>(a, stream);

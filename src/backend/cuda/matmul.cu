@@ -93,6 +93,9 @@ struct ct_cuda_matmul {
     __half *wdq;
     size_t wdq_bytes;
     size_t dq_chunk_bytes; /* CTORCH_CUDA_DQ_CHUNK_MB */
+    /* the fused kernel's split-K partial sums, for batches of up to partial_tokens */
+    float *partial;
+    int64_t partial_tokens;
     /* F16 copies of weights (CTORCH_CUDA_F16_WEIGHTS): batches past the GEMV go to cuBLAS on them */
     ct_mm_f16_copy *f16s;
     size_t n_f16, cap_f16;
@@ -255,8 +258,30 @@ extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
     cudaFree(mm->x16);
     cudaFree(mm->xscale);
     cudaFree(mm->wdq);
+    cudaFree(mm->partial);
     free(mm->f16s); /* the copies themselves belong to the caller */
     free(mm);
+}
+
+/* Split-K for the fused kernel: a matrix of few rows (q/k/v/o: 4096) gives few row blocks, one
+ * block an SM or less, and each block walks the whole row in a latency-bound chain of steps.
+ * Splitting the row k ways gives k times the blocks, finished by ct_mm_split_reduce. The split
+ * depends on M and K only, never on n. Batches up to CT_MM_SPLIT_MAX_TOKENS tokens; none in
+ * batch-invariant mode (one kernel for every n there, and the same sums). */
+#define CT_MM_SPLIT_MAX_TOKENS 256
+#define CT_MM_SPLIT_MAX 8
+#define CT_MM_SPLIT_MIN_K 1024 /* elements of a row per split, at least */
+
+/* rows that make ~4 blocks of 32 rows per SM */
+static int64_t split_row_budget(const ct_cuda_matmul *mm) { return (int64_t)4 * 32 * (mm->n_sms > 0 ? mm->n_sms : 132); }
+
+static int choose_k_splits(const ct_cuda_matmul *mm, int M, int K, int64_t n) {
+    if (mm->invariant || !mm->partial || n > mm->partial_tokens) return 1;
+    int64_t k = (split_row_budget(mm) + M - 1) / M;
+    const int64_t most = K / CT_MM_SPLIT_MIN_K;
+    if (k > most) k = most;
+    if (k > CT_MM_SPLIT_MAX) k = CT_MM_SPLIT_MAX;
+    return k > 1 ? (int)k : 1;
 }
 
 extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_tokens, int64_t max_row) {
@@ -295,6 +320,17 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
             mm->wdq = wdq;
             mm->wdq_bytes = need;
         }
+    }
+    /* split-K partials: a matrix of M rows splits at most ~kSplitRowBudget / M ways + 1
+     * (choose_k_splits), so M x splits < 2 x kSplitRowBudget(n_sms) whatever M is */
+    const int64_t ptok = tokens < CT_MM_SPLIT_MAX_TOKENS ? tokens : CT_MM_SPLIT_MAX_TOKENS;
+    if (ptok > mm->partial_tokens) {
+        float *partial = NULL;
+        CT_TRY(device_alloc((void **)&partial, (size_t)ptok * 2 * (size_t)split_row_budget(mm) * sizeof(float),
+                            "the split-K partial sums"));
+        cudaFree(mm->partial);
+        mm->partial = partial;
+        mm->partial_tokens = ptok;
     }
     return CT_OK;
 }
@@ -533,5 +569,7 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     a.out = (float *)out->data;
     a.ldo = out->row_bytes / sizeof(float);
     a.bias = bias ? (const float *)bias->data : NULL;
+    a.k_splits = choose_k_splits(mm, M, K, n);
+    a.partial = mm->partial;
     return launch_fused(w->type, a, mm->n_sms, mm->stream);
 }
