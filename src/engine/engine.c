@@ -17,6 +17,10 @@ static int64_t monotonic_ns(void *user) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* sampling threads of an engine, and the rows a step needs before they are used */
+#define CT_ENGINE_SAMPLE_THREADS 8
+#define CT_ENGINE_PARALLEL_SAMPLE_ROWS 8
+
 int64_t ct_eng_now(const ct_engine *e) { return e->p.clock_ns ? e->p.clock_ns(e->p.clock_user) : monotonic_ns(NULL); }
 
 ct_status ct_eng_create(ct_model *model, const ct_engine_params *p, int32_t kv_blocks, ct_engine **out) {
@@ -38,6 +42,17 @@ ct_status ct_eng_create(ct_model *model, const ct_engine_params *p, int32_t kv_b
         st = ct_batch_init(&e->batch, p->max_batch_tokens);
     }
     if (st == CT_OK) st = ct_sched_init(&e->sched, &e->ctx->kv, p->n_parallel, p->max_batch_tokens, p->chunk_size);
+    if (st == CT_OK) {
+        e->sample_row = ct_calloc_array((size_t)p->n_parallel, sizeof *e->sample_row, "engine sampling rows");
+        e->sampled = ct_calloc_array((size_t)p->n_parallel, sizeof *e->sampled, "engine sampled tokens");
+        e->sampled_st = ct_calloc_array((size_t)p->n_parallel, sizeof *e->sampled_st, "engine sampling statuses");
+        if (!e->sample_row || !e->sampled || !e->sampled_st) st = CT_ERR_OUT_OF_MEMORY;
+    }
+    /* a few threads: each greedy row is one pass over n_vocab floats; no pool is no failure */
+    const int sample_threads = ct_cpu_count() < CT_ENGINE_SAMPLE_THREADS ? ct_cpu_count() : CT_ENGINE_SAMPLE_THREADS;
+    if (st == CT_OK && p->n_parallel >= CT_ENGINE_PARALLEL_SAMPLE_ROWS && sample_threads > 1 &&
+        ct_threadpool_create(sample_threads, &e->sample_pool) != CT_OK)
+        e->sample_pool = NULL;
     if (st != CT_OK) {
         ct_eng_free(e);
         return st;
@@ -52,6 +67,10 @@ void ct_eng_free(ct_engine *e) {
     free(e->reqs);
     ct_sched_free(&e->sched);
     ct_batch_free(&e->batch);
+    ct_threadpool_free(e->sample_pool);
+    free(e->sample_row);
+    free(e->sampled);
+    free(e->sampled_st);
     ct_context_free(e->ctx);
     free(e);
 }
@@ -147,11 +166,9 @@ static bool needs_context(const ct_engine *e, const ct_eng_request *r) {
     return r->n_tokens > e->p.n_ctx || ct_sched_blocks_for(&e->sched, r->n_tokens) > e->sched.kv->n_blocks;
 }
 
-/* r's chunk reached its last token: sample, and deliver the token. */
-static void on_logits(ct_engine *e, ct_eng_request *r, const float *logits) {
+/* r's chunk reached its last token, sampled as tok (status st): deliver the token. */
+static void on_logits(ct_engine *e, ct_eng_request *r, const float *logits, ct_token tok, ct_status st) {
     if (r->first_token_ns < 0) r->first_token_ns = ct_eng_now(e);
-    ct_token tok;
-    ct_status st = ct_sampler_sample(r->sampler, logits, &tok);
     if (st == CT_OK) st = ct_sampler_accept(r->sampler, tok);
     if (st != CT_OK) {
         set_error(r, "sampling", st);
@@ -245,6 +262,23 @@ static void apply_deferred(ct_engine *e) {
 
 /* ---- a step ---------------------------------------------------------------------------- */
 
+/* Sample every entry whose logits came back, on the pool: each request has its own sampler
+ * (penalty history, random state), so rows are independent; what follows a sample (accepting
+ * it, stop strings, callbacks) stays in entry order on the caller's thread. */
+typedef struct {
+    ct_engine *e;
+} sample_job;
+
+static void sample_rows(void *arg, int64_t begin, int64_t end, int thread_index) {
+    (void)thread_index;
+    ct_engine *e = ((sample_job *)arg)->e;
+    for (int64_t k = begin; k < end; k++) {
+        if (e->sample_row[k] < 0) continue;
+        ct_eng_request *r = e->sched.entries[k].r;
+        e->sampled_st[k] = ct_sampler_sample(r->sampler, ct_get_logits(e->ctx, e->sample_row[k]), &e->sampled[k]);
+    }
+}
+
 static ct_status run_batch(ct_engine *e) {
     ct_sched *s = &e->sched;
     ct_batch *b = &e->batch;
@@ -272,12 +306,29 @@ static ct_status run_batch(ct_engine *e) {
     e->last_batch_logits = logits;
     /* the plan is spent: requests that end below leave the scheduler without touching it */
     for (int32_t k = 0; k < s->n_entries; k++) s->entries[k].r->step_tokens = 0;
-    int32_t row = 0;
+    int32_t row = 0, n_rows = 0;
     for (int32_t k = 0; k < s->n_entries; k++) {
         ct_sched_entry en = s->entries[k];
         en.r->n_computed += en.n;
         row += en.n;
-        if (en.logits && !en.r->cancel_pending) on_logits(e, en.r, ct_get_logits(e->ctx, row - 1));
+        e->sample_row[k] = en.logits && !en.r->cancel_pending ? row - 1 : -1;
+        n_rows += e->sample_row[k] >= 0;
+    }
+    const bool parallel = e->sample_pool && n_rows >= CT_ENGINE_PARALLEL_SAMPLE_ROWS;
+    if (parallel) {
+        sample_job job = {e};
+        ct_threadpool_run(e->sample_pool, s->n_entries, 1, sample_rows, &job);
+    }
+    for (int32_t k = 0; k < s->n_entries; k++) {
+        if (e->sample_row[k] < 0) continue;
+        const float *row_logits = ct_get_logits(e->ctx, e->sample_row[k]);
+        ct_token tok = -1;
+        ct_status sst = CT_OK;
+        if (parallel && e->sampled_st[k] == CT_OK)
+            tok = e->sampled[k];
+        else /* one by one, or a failed sample taken again here, where its error message is (thread-local) */
+            sst = ct_sampler_sample(s->entries[k].r->sampler, row_logits, &tok);
+        on_logits(e, s->entries[k].r, row_logits, tok, sst);
     }
     return CT_OK;
 }

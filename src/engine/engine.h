@@ -6,6 +6,7 @@
 #define CT_ENGINE_ENGINE_H
 
 #include "ctorch.h"
+#include "core/threadpool.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
 
@@ -22,6 +23,13 @@ struct ct_engine {
     uint64_t next_arrival;
     bool in_step;
     bool deferred; /* a cancel or release was asked for during the step */
+
+    /* Sampling of a step's logits rows, in parallel when there are many (a GPU pass of 128
+     * sequences leaves 128 x n_vocab logits to the host): NULL pool = one by one. */
+    ct_threadpool *sample_pool;
+    int32_t *sample_row;   /* [n_parallel] logits row of each scheduled entry, -1 for none */
+    ct_token *sampled;     /* [n_parallel] */
+    ct_status *sampled_st; /* [n_parallel] */
 
     int64_t n_steps, n_prefill_tokens, n_decode_tokens;
     int32_t last_batch_tokens, last_batch_seqs, last_batch_prefill_tokens, last_batch_logits;
