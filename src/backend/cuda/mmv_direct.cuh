@@ -11,7 +11,9 @@
  *   N <= 2: per group, sum((2 + q/64) x) per row and sum(x) are kept and combined once;
  *   N >= 3: each weight is dequantized once and used N times (as mmv_unit.cuh);
  *   end: butterfly sums within each warp, the warps' partial sums through shared memory, and
- *        thread i < R*N finishes (row i / N, token i % N) with store_result.
+ *        thread i < R*N finishes (row i / N, token i % N): a store or the residual add.
+ * Gate/up with the GLU (direct_glu_kernel): a block takes R / 2 rows of each matrix, the same
+ * row indices, so both halves of an output are in the block and it applies the GLU itself.
  * Loads in flight: R rows x the lane's slice bytes per lane, every lane of every resident
  * warp, with nothing staged. Summation order is fixed: a result does not depend on timing. */
 #ifndef CT_BACKEND_CUDA_MMV_DIRECT_CUH
@@ -33,24 +35,17 @@ __host__ __device__ constexpr int direct_rows() {
     return N <= 2 ? 4 : 2;
 }
 
+/* The R rows at wrow (x p.in's N tokens): each warp's sums into partial[warp][r * N + t],
+ * then a barrier. */
 template <class L, int R, int N>
-__device__ __forceinline__ void direct_body(const Params &p, unsigned block) {
+__device__ __forceinline__ void direct_sums(const Params &p, const uint8_t *const (&wrow)[R],
+                                            float (&partial)[kDirectWarps][R * N]) {
     constexpr int kPerWarp = 32 / L::T;                 /* blocks a warp takes per iteration */
     constexpr int kPerIter = kPerWarp * kDirectWarps;   /* ... the whole thread block */
     constexpr bool kGroupSums = N <= 2;
     static_assert(32 % L::T == 0, "a warp holds whole blocks");
-    static_assert(R * N <= kDirectThreads, "one thread finishes each (row, token)");
-    __shared__ float partial[kDirectWarps][R * N];
-
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int s = lane % L::T;
-    const int64_t row0 = static_cast<int64_t>(block) * R;
-    const int rows_here = p.ne1 - row0 < R ? static_cast<int>(p.ne1 - row0) : R;
-    /* rows past ne1 re-read the last row (valid bytes); their sums are never written */
-    const uint8_t *wrow[R];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-        wrow[r] = p.w + static_cast<uint64_t>(row0 + (r < rows_here ? r : rows_here - 1)) * p.w_row_bytes;
 
     float acc[R][N];
 #pragma unroll
@@ -147,12 +142,34 @@ __device__ __forceinline__ void direct_body(const Params &p, unsigned block) {
             if (lane == 0) partial[warp][r * N + t] = v;
         }
     __syncthreads();
+}
+
+/* The rows of one matrix (w, ne1 rows, out, bias: the launch's only matrix, or its segment)
+ * that block `block` takes; plain stores or the residual add (the GLU has direct_glu_kernel). */
+template <class L, int R, int N>
+__device__ __forceinline__ void direct_body(const Params &p, const uint8_t *w, int ne1, float *out, int64_t out_stride,
+                                            const float *bias, unsigned block) {
+    static_assert(R * N <= kDirectThreads, "one thread finishes each (row, token)");
+    __shared__ float partial[kDirectWarps][R * N];
+    const int64_t row0 = static_cast<int64_t>(block) * R;
+    const int rows_here = ne1 - row0 < R ? static_cast<int>(ne1 - row0) : R;
+    /* rows past ne1 re-read the last row (valid bytes); their sums are never written */
+    const uint8_t *wrow[R];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        wrow[r] = w + static_cast<uint64_t>(row0 + (r < rows_here ? r : rows_here - 1)) * p.w_row_bytes;
+    direct_sums<L, R, N>(p, wrow, partial);
     const int i = threadIdx.x;
     if (i < R * N && i / N < rows_here) {
         float v = partial[0][i];
 #pragma unroll
         for (int k = 1; k < kDirectWarps; k++) v += partial[k][i];
-        store_result(p, i % N, row0 + i / N, v);
+        /* as store_result: x + (W in + bias) for the fused residual */
+        const int t = i % N;
+        const int64_t row = row0 + i / N;
+        float *dst = out + t * out_stride + row;
+        const float r = bias ? v + bias[row] : v;
+        *dst = p.epilogue == kAccumulate ? *dst + r : r;
     }
 }
 
@@ -161,28 +178,54 @@ constexpr int direct_min_blocks() {
     return N == 1 ? L::MIN_BLOCKS : 4; /* <= 128 registers a thread for more tokens */
 }
 
-template <class L, int N>
-__global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) direct_kernel(const Params p) {
-    direct_body<L, direct_rows<N>(), N>(p, blockIdx.x);
-}
 
-/* Several matrices of one input in one launch: the block index picks the segment. */
+/* One or several matrices of one input in one launch: the block index picks the segment. Its fields
+ * are picked with constant indices: a dynamic index into the parameters would copy them to
+ * local memory (96 bytes of spills a thread at one token). */
 template <class L, int N>
-__global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) direct_multi_kernel(const Params p0) {
-    int seg = 0;
+__global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) direct_multi_kernel(const Params p) {
+    Segment sg = p.segs[0];
 #pragma unroll
     for (int i = 1; i < kMaxSegments; i++)
-        if (i < p0.n_seg && static_cast<int>(blockIdx.x) >= p0.segs[i].first_block) seg = i;
-    Params p = p0;
-    const Segment &sg = p0.segs[seg];
-    p.w = sg.w;
-    p.w_span = sg.w_span;
-    p.out = sg.out;
-    p.out_stride = sg.out_stride;
-    p.bias = sg.bias;
-    p.ne1 = sg.ne1;
-    p.seg = seg;
-    direct_body<L, direct_rows<N>(), N>(p, blockIdx.x - static_cast<unsigned>(sg.first_block));
+        if (i < p.n_seg && static_cast<int>(blockIdx.x) >= p.segs[i].first_block) sg = p.segs[i];
+    direct_body<L, direct_rows<N>(), N>(p, sg.w, sg.ne1, sg.out, sg.out_stride, sg.bias,
+                                        blockIdx.x - static_cast<unsigned>(sg.first_block));
+}
+
+/* Gate and up with the GLU in one block: rows row0.. of the gate matrix (segs[0]) and the same
+ * rows of the up matrix (segs[1]), R / 2 of each, so the block holds both halves of its
+ * outputs and combines them itself; no pairing through scratch, fences and counters. Each
+ * row's sum is taken exactly as direct_body takes it, so the outputs are bit-identical. */
+template <class L, int N>
+__global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) direct_glu_kernel(const Params p) {
+    constexpr int R = direct_rows<N>(), H = R / 2;
+    static_assert(R % 2 == 0, "rows come in gate/up pairs");
+    __shared__ float partial[kDirectWarps][R * N];
+    const Segment &gate = p.segs[0], &up = p.segs[1];
+    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * H;
+    const int rows_here = p.ne1 - row0 < H ? static_cast<int>(p.ne1 - row0) : H;
+    const uint8_t *wrow[R];
+#pragma unroll
+    for (int r = 0; r < H; r++) {
+        const uint64_t off = static_cast<uint64_t>(row0 + (r < rows_here ? r : rows_here - 1)) * p.w_row_bytes;
+        wrow[r] = gate.w + off;
+        wrow[H + r] = up.w + off;
+    }
+    direct_sums<L, R, N>(p, wrow, partial);
+    const int i = threadIdx.x;
+    if (i < H * N && i / N < rows_here) {
+        const int r = i / N, t = i % N;
+        float g = partial[0][r * N + t], u = partial[0][(H + r) * N + t];
+#pragma unroll
+        for (int k = 1; k < kDirectWarps; k++) {
+            g += partial[k][r * N + t];
+            u += partial[k][(H + r) * N + t];
+        }
+        const int64_t row = row0 + r;
+        if (gate.bias) g = g + gate.bias[row];
+        if (up.bias) u = u + up.bias[row];
+        gate.out[t * gate.out_stride + row] = p.epilogue == kSwiglu ? ct_swiglu1(g, u) : ct_geglu1(g, u);
+    }
 }
 
 template <class L, int N>
@@ -190,18 +233,26 @@ cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
     constexpr int R = direct_rows<N>();
     Params copy = p;
     void *args[] = {&copy};
-    if (p.n_seg > 1) {
-        int64_t blocks = 0;
-        for (int i = 0; i < p.n_seg; i++) {
-            copy.segs[i].first_block = static_cast<int>(blocks);
-            blocks += (p.segs[i].ne1 + R - 1) / R;
+    if constexpr (R % 2 == 0) {
+        if (p.n_seg == 2 && (p.epilogue == kSwiglu || p.epilogue == kGeglu)) {
+            const unsigned blocks = static_cast<unsigned>((p.ne1 + R / 2 - 1) / (R / 2));
+            return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_glu_kernel<L, N>), dim3(blocks),
+                                    dim3(kDirectThreads), args, 0, stream);
         }
-        return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_multi_kernel<L, N>),
-                                dim3(static_cast<unsigned>(blocks)), dim3(kDirectThreads), args, 0, stream);
     }
-    const dim3 grid(static_cast<unsigned>((p.ne1 + R - 1) / R));
-    return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_kernel<L, N>), grid, dim3(kDirectThreads), args, 0,
-                            stream);
+    /* one matrix is a launch of one segment: the same kernel (its register allocation at the
+     * 64-register cap spills less than a separate single-matrix kernel's) */
+    if (p.n_seg <= 1) {
+        copy.n_seg = 1;
+        copy.segs[0] = Segment{p.w, p.w_span, p.out, p.out_stride, p.bias, p.ne1, 0};
+    }
+    int64_t blocks = 0;
+    for (int i = 0; i < copy.n_seg; i++) {
+        copy.segs[i].first_block = static_cast<int>(blocks);
+        blocks += (copy.segs[i].ne1 + R - 1) / R;
+    }
+    return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_multi_kernel<L, N>),
+                            dim3(static_cast<unsigned>(blocks)), dim3(kDirectThreads), args, 0, stream);
 }
 
 /* Launch for n = 1..8 tokens. */
