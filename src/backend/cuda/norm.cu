@@ -75,6 +75,20 @@ __device__ double row_sum(double v, double *partial) {
     return v;
 }
 
+/* y[j] = x[j] * inv * w[j] (w absent: 1) for j = begin, begin + step, ... < end, V at a time */
+template <int V>
+__device__ __forceinline__ void scale_range(float *y, const float *x, const float *w, float inv, int begin, int end,
+                                            int step) {
+    for (int j = begin; j < end; j += step) {
+        float v[V], wv[V];
+        load_vec<V>(x + j, v);
+        load_or<V>(w, j, 1.0f, wv);
+#pragma unroll
+        for (int k = 0; k < V; k++) v[k] = __fmul_rn(__fmul_rn(v[k], inv), wv[k]);
+        store_vec<V>(y + j, v);
+    }
+}
+
 /* out = x * (float)(1 / sqrt(mean(x^2) + eps)) * w, as ct_cpu_rmsnorm */
 template <int V>
 __global__ void __launch_bounds__(kMaxThreads)
@@ -97,15 +111,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     if (!active) return;
 
     const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    float *y = out.row(r);
-    for (int j = threadIdx.x * V; j < n; j += step) {
-        float v[V], wv[V];
-        load_vec<V>(x + j, v);
-        load_or<V>(w, j, 1.0f, wv);
-#pragma unroll
-        for (int k = 0; k < V; k++) v[k] = __fmul_rn(__fmul_rn(v[k], inv), wv[k]);
-        store_vec<V>(y + j, v);
-    }
+    scale_range<V>(out.row(r), x, w, inv, threadIdx.x * V, n, step);
 }
 
 /* rmsnorm for model-width rows (more than kSplitThreads vectors): a block of kSplitThreads
@@ -140,16 +146,8 @@ __global__ void __launch_bounds__(kSplitThreads)
     ss = row_sum(ss, partial);
 
     const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    float *y = out.row(r);
     const int end = min(n, (int)(blockIdx.y + 1) * slice);
-    for (int j = (int)blockIdx.y * slice + threadIdx.x * V; j < end; j += step) {
-        float v[V], wv[V];
-        load_vec<V>(x + j, v);
-        load_or<V>(w, j, 1.0f, wv);
-#pragma unroll
-        for (int k = 0; k < V; k++) v[k] = __fmul_rn(__fmul_rn(v[k], inv), wv[k]);
-        store_vec<V>(y + j, v);
-    }
+    scale_range<V>(out.row(r), x, w, inv, (int)blockIdx.y * slice + threadIdx.x * V, end, step);
 }
 
 /* out = (float)(x - mean) * (float)(1 / sqrt(var + eps)) * w + b, as ct_cpu_layernorm

@@ -44,18 +44,21 @@ struct rope_args {
     bool neox;
 };
 
+/* cos and sin of pair i's angle at position pos, in double, rounded to float */
+__device__ __forceinline__ void pair_cos_sin(const rope_args &a, double pos, int i, float &c, float &s) {
+    double freq = i < kFreqTable ? a.freq[i] : pow(a.freq_base, -2.0 * i / a.n_dims) * a.freq_scale;
+    if (a.freq_factors) freq /= (double)a.freq_factors[i];
+    double sd, cd;
+    sincos(pos * freq, &sd, &cd);
+    c = (float)cd;
+    s = (float)sd;
+}
+
 /* Token t's cos/sin pairs into shared memory ([half] cos, then [half] sin); ends with a
  * barrier. */
 __device__ void token_cos_sin(const rope_args &a, int64_t t, float *cos_sin) {
     const double pos = (double)a.pos[t];
-    for (int i = threadIdx.x; i < a.half; i += blockDim.x) {
-        double freq = i < kFreqTable ? a.freq[i] : pow(a.freq_base, -2.0 * i / a.n_dims) * a.freq_scale;
-        if (a.freq_factors) freq /= (double)a.freq_factors[i];
-        double s, c;
-        sincos(pos * freq, &s, &c);
-        cos_sin[i] = (float)c;
-        cos_sin[a.half + i] = (float)s;
-    }
+    for (int i = threadIdx.x; i < a.half; i += blockDim.x) pair_cos_sin(a, pos, i, cos_sin[i], cos_sin[a.half + i]);
     __syncthreads();
 }
 
@@ -137,11 +140,8 @@ __global__ void __launch_bounds__(kMaxThreads)
     const int head_off = g * a.head_dim;
     const double pos = (double)a.pos[t];
     for (int i = threadIdx.x; i < a.half; i += blockDim.x) {
-        double freq = i < kFreqTable ? a.freq[i] : pow(a.freq_base, -2.0 * i / a.n_dims) * a.freq_scale;
-        if (a.freq_factors) freq /= (double)a.freq_factors[i];
-        double sd, cd;
-        sincos(pos * freq, &sd, &cd);
-        const float c = (float)cd, s = (float)sd;
+        float c, s;
+        pair_cos_sin(a, pos, i, c, s);
         const int ia = a.neox ? i : 2 * i, ib = a.neox ? i + a.half : 2 * i + 1;
         const float x0 = head[ia], x1 = head[ib];
         const float y0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
