@@ -265,13 +265,9 @@ static void apply_deferred(ct_engine *e) {
 /* Sample every entry whose logits came back, on the pool: each request has its own sampler
  * (penalty history, random state), so rows are independent; what follows a sample (accepting
  * it, stop strings, callbacks) stays in entry order on the caller's thread. */
-typedef struct {
-    ct_engine *e;
-} sample_job;
-
 static void sample_rows(void *arg, int64_t begin, int64_t end, int thread_index) {
     (void)thread_index;
-    ct_engine *e = ((sample_job *)arg)->e;
+    ct_engine *e = arg;
     for (int64_t k = begin; k < end; k++) {
         if (e->sample_row[k] < 0) continue;
         ct_eng_request *r = e->sched.entries[k].r;
@@ -315,10 +311,7 @@ static ct_status run_batch(ct_engine *e) {
         n_rows += e->sample_row[k] >= 0;
     }
     const bool parallel = e->sample_pool && n_rows >= CT_ENGINE_PARALLEL_SAMPLE_ROWS;
-    if (parallel) {
-        sample_job job = {e};
-        ct_threadpool_run(e->sample_pool, s->n_entries, 1, sample_rows, &job);
-    }
+    if (parallel) ct_threadpool_run(e->sample_pool, s->n_entries, 1, sample_rows, e);
     for (int32_t k = 0; k < s->n_entries; k++) {
         if (e->sample_row[k] < 0) continue;
         const float *row_logits = ct_get_logits(e->ctx, e->sample_row[k]);

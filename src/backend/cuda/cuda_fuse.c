@@ -54,7 +54,6 @@ static void access_of(int32_t kind, uint32_t *reads, uint32_t *overwrites) {
 }
 
 
-static bool overlaps(const ct_tensor *a, const ct_tensor *b) { return ct_cuda_views_overlap(a, b); }
 
 /* a writes every element of b (the same rows, at least as wide) */
 static bool covers(const ct_tensor *a, const ct_tensor *b) {
@@ -73,7 +72,7 @@ static bool dead_after(const cuda_state *s, size_t from, const ct_tensor *t) {
         uint32_t reads, overwrites;
         access_of(op->kind, &reads, &overwrites);
         for (int i = 0; i < CUDA_OP_MAX_TENSORS; i++)
-            if ((reads >> i & 1u) && (op->present >> i & 1u) && overlaps(&op->t[i], t)) return false;
+            if ((reads >> i & 1u) && (op->present >> i & 1u) && ct_cuda_views_overlap(&op->t[i], t)) return false;
         for (int i = 0; i < CUDA_OP_MAX_TENSORS; i++)
             if ((overwrites >> i & 1u) && covers(&op->t[i], t)) return true;
     }
@@ -101,7 +100,7 @@ static bool matmul_add_pair(const cuda_state *s, size_t i) {
     const ct_tensor *h = &mm->t[0], *x = &add->t[0];
     bool ok = (same_view(&add->t[1], x) && same_view(&add->t[2], h)) ||
               (same_view(&add->t[2], x) && same_view(&add->t[1], h));
-    if (!ok || overlaps(x, h) || overlaps(x, &mm->t[3])) return false;
+    if (!ok || ct_cuda_views_overlap(x, h) || ct_cuda_views_overlap(x, &mm->t[3])) return false;
     return dead_after(s, i + 1, h);
 }
 
@@ -116,10 +115,12 @@ static bool glu_triple(const cuda_state *s, size_t i, cuda_op *fused) {
         g->t[1].ne1 != u->t[1].ne1)
         return false;
     const ct_tensor *out = &act->t[0], *in = &a->t[3];
-    if (overlaps(&g->t[0], &u->t[0]) || overlaps(out, in) || overlaps(&g->t[0], in) || overlaps(&u->t[0], in))
+    if (ct_cuda_views_overlap(&g->t[0], &u->t[0]) || ct_cuda_views_overlap(out, in) ||
+        ct_cuda_views_overlap(&g->t[0], in) || ct_cuda_views_overlap(&u->t[0], in))
         return false;
-    if (!dead_after(s, i + 2, &u->t[0]) || overlaps(out, &u->t[0])) return false;
-    if (!same_view(out, &g->t[0]) && (overlaps(out, &g->t[0]) || !dead_after(s, i + 2, &g->t[0]))) return false;
+    if (!dead_after(s, i + 2, &u->t[0]) || ct_cuda_views_overlap(out, &u->t[0])) return false;
+    if (!same_view(out, &g->t[0]) && (ct_cuda_views_overlap(out, &g->t[0]) || !dead_after(s, i + 2, &g->t[0])))
+        return false;
     memset(fused, 0, sizeof *fused);
     fused->kind = CUDA_OP_MATMUL_GLU;
     fused->i = act->kind == CUDA_OP_GEGLU;
@@ -141,12 +142,12 @@ static int multi_run(const cuda_state *s, size_t i, cuda_op *fused) {
         const cuda_op *op = &s->ops[i + (size_t)n];
         if (!gemv_matmul(op) || !same_view(&op->t[3], &first->t[3]) || !same_weight_layout(&op->t[1], &first->t[1]))
             break;
-        bool clash = overlaps(&op->t[0], &first->t[3]);
-        for (int k = 0; k < n; k++) clash = clash || overlaps(&op->t[0], &s->ops[i + (size_t)k].t[0]);
+        bool clash = ct_cuda_views_overlap(&op->t[0], &first->t[3]);
+        for (int k = 0; k < n; k++) clash = clash || ct_cuda_views_overlap(&op->t[0], &s->ops[i + (size_t)k].t[0]);
         if (clash) break;
         n++;
     }
-    if (n < 2 || overlaps(&first->t[0], &first->t[3])) return 0;
+    if (n < 2 || ct_cuda_views_overlap(&first->t[0], &first->t[3])) return 0;
     memset(fused, 0, sizeof *fused);
     fused->kind = CUDA_OP_MATMUL_MULTI;
     fused->i = n;
@@ -171,7 +172,9 @@ static bool rope_store_triple(const cuda_state *s, size_t i, cuda_op *fused) {
         rq->present != rk->present)
         return false;
     const ct_tensor *q = &rq->t[0], *k = &rk->t[0], *v = &st->t[3];
-    if (!same_view(&st->t[2], k) || overlaps(q, k) || overlaps(q, v) || overlaps(k, v)) return false;
+    if (!same_view(&st->t[2], k) || ct_cuda_views_overlap(q, k) || ct_cuda_views_overlap(q, v) ||
+        ct_cuda_views_overlap(k, v))
+        return false;
     memset(fused, 0, sizeof *fused);
     fused->kind = CUDA_OP_ROPE_STORE;
     fused->t[0] = *q, fused->t[1] = *k, fused->t[2] = st->t[0], fused->t[3] = st->t[1], fused->t[4] = *v;

@@ -161,6 +161,15 @@ __device__ __forceinline__ float level8_to_float(uint32_t u) {
     return __uint_as_float(__byte_perm(u, 0x4B000000u, 0x7440u | K)) - 8388736.0f;
 }
 
+/* v + w . a, summed in the order w[0] a.x, w[1] a.y, w[2] a.z, w[3] a.w (each a fused
+ * multiply-add): the one inner product every GEMV kernel takes per chunk and token. */
+__device__ __forceinline__ float fma4(const float (&w)[4], const float4 &a, float v) {
+    v = fmaf(w[0], a.x, v);
+    v = fmaf(w[1], a.y, v);
+    v = fmaf(w[2], a.z, v);
+    return fmaf(w[3], a.w, v);
+}
+
 /* Word k (compile-time after unrolling) of a 16-byte load. */
 __device__ __forceinline__ uint32_t word_of(const uint4 &v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
 

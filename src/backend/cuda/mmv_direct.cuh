@@ -97,27 +97,13 @@ __device__ __forceinline__ void direct_sums(const Params &p, const uint8_t *cons
                 levels_to_float<L::MODE>(L::levels(raw[r], s, c), w);
                 if constexpr (kGroupSums) {
 #pragma unroll
-                    for (int t = 0; t < N; t++) {
-                        float v = gsum[r][t];
-                        v = fmaf(w[0], a[t].x, v);
-                        v = fmaf(w[1], a[t].y, v);
-                        v = fmaf(w[2], a[t].z, v);
-                        v = fmaf(w[3], a[t].w, v);
-                        gsum[r][t] = v;
-                    }
+                    for (int t = 0; t < N; t++) gsum[r][t] = fma4(w, a[t], gsum[r][t]);
                 } else {
 #pragma unroll
                     for (int k = 0; k < 4; k++)
                         w[k] = L::MODE == kOffset7 ? fmaf(w[k], alpha[r], beta[r]) : w[k] * alpha[r];
 #pragma unroll
-                    for (int t = 0; t < N; t++) {
-                        float v = acc[r][t];
-                        v = fmaf(w[0], a[t].x, v);
-                        v = fmaf(w[1], a[t].y, v);
-                        v = fmaf(w[2], a[t].z, v);
-                        v = fmaf(w[3], a[t].w, v);
-                        acc[r][t] = v;
-                    }
+                    for (int t = 0; t < N; t++) acc[r][t] = fma4(w, a[t], acc[r][t]);
                 }
             }
             if (kGroupSums && last) {

@@ -88,14 +88,7 @@ __device__ __forceinline__ void mmv_unit(const uint8_t *const (&blk)[kRows], int
                 }
                 if constexpr (kGroupSums) {
 #pragma unroll
-                    for (int t = 0; t < N; t++) {
-                        float s = gsum[r][g][t];
-                        s = fmaf(w[0], a[t].x, s);
-                        s = fmaf(w[1], a[t].y, s);
-                        s = fmaf(w[2], a[t].z, s);
-                        s = fmaf(w[3], a[t].w, s);
-                        gsum[r][g][t] = s;
-                    }
+                    for (int t = 0; t < N; t++) gsum[r][g][t] = fma4(w, a[t], gsum[r][g][t]);
                 } else {
                     if constexpr (D::MODE != kDirect) {
 #pragma unroll
@@ -103,14 +96,7 @@ __device__ __forceinline__ void mmv_unit(const uint8_t *const (&blk)[kRows], int
                             w[k] = D::MODE == kOffset7 ? fmaf(w[k], alpha[r][g], beta[r][g]) : w[k] * alpha[r][g];
                     }
 #pragma unroll
-                    for (int t = 0; t < N; t++) {
-                        float s = acc[r][t];
-                        s = fmaf(w[0], a[t].x, s);
-                        s = fmaf(w[1], a[t].y, s);
-                        s = fmaf(w[2], a[t].z, s);
-                        s = fmaf(w[3], a[t].w, s);
-                        acc[r][t] = s;
-                    }
+                    for (int t = 0; t < N; t++) acc[r][t] = fma4(w, a[t], acc[r][t]);
                 }
             }
         }
