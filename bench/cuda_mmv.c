@@ -1,7 +1,8 @@
 /* Kernel benchmark of the decode matrix-vector kernels (ct_cuda_mmv, src/backend/cuda/mmv*.cu)
  * on the Llama-2-7B shapes (rows x cols: 4096x4096 q/k/v/o, 11008x4096 gate/up, 4096x11008
- * down) at n = 1, 2 and 8 tokens, for every weight type, with each kernel (ct_cuda_mmv_set_kernel:
- * direct, then ring; types without a direct kernel run the ring kernel both times).
+ * down) at n = 1, 2 and 8 tokens, for every weight type, with each kernel mode
+ * (ct_cuda_mmv_set_kernel: direct on Q16 activations, the quantizer included, then direct on
+ * F32, then ring; a mode a type or n does not have runs what that type falls back to).
  *
  *   bench_cuda_mmv [type ...]        e.g. bench_cuda_mmv q4_k q6_k q4_0 (default: all types)
  *
@@ -135,11 +136,12 @@ typedef struct {
     ct_tensor w[MAX_COPIES];
     int copies, next;
     ct_tensor in, out;
+    ct_cuda_mmv_scratch scratch; /* the Q16 activations of the direct mode */
     cudaGraphExec_t graph;
 } mmv_ctx;
 
 static void launch_one(mmv_ctx *c) {
-    const cudaError_t err = ct_cuda_mmv(c->stream, &c->out, &c->w[c->next], NULL, &c->in);
+    const cudaError_t err = ct_cuda_mmv(c->stream, &c->out, &c->w[c->next], NULL, &c->in, &c->scratch);
     if (err != cudaSuccess) {
         fprintf(stderr, "ct_cuda_mmv(%s, %lldx%lld, n=%lld): %s\n", ct_type_name(c->w[0].type),
                 (long long)c->w[0].ne1, (long long)c->w[0].ne0, (long long)c->in.ne1, cudaGetErrorString(err));
@@ -208,10 +210,14 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
     CK(cudaMalloc(&d_out, sizeof(float) * (size_t)(max_n * rows)));
     CK(cudaMemcpy(d_in, x, sizeof(float) * (size_t)(max_n * cols), cudaMemcpyHostToDevice));
     free(x);
+    c.scratch.act_bytes = ct_cuda_mmv_act_bytes(max_n, cols);
+    CK(cudaMalloc(&c.scratch.act, c.scratch.act_bytes));
 
-    for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0] * 2; k++) {
-        const int n = token_counts[k / 2];
-        const ct_cuda_mmv_kernel kernel = k % 2 ? CT_CUDA_MMV_RING : CT_CUDA_MMV_DIRECT;
+    static const ct_cuda_mmv_kernel kernels[] = {CT_CUDA_MMV_DIRECT, CT_CUDA_MMV_DIRECT_F32, CT_CUDA_MMV_RING};
+    static const char *const kernel_names[] = {"q16", "f32", "ring"};
+    for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0] * 3; k++) {
+        const int n = token_counts[k / 3];
+        const ct_cuda_mmv_kernel kernel = kernels[k % 3];
         ct_cuda_mmv_set_kernel(kernel);
         const ct_tensor in = {d_in, CT_TYPE_F32, cols, n, sizeof(float) * (size_t)cols, "in"};
         const ct_tensor out = {d_out, CT_TYPE_F32, rows, n, sizeof(float) * (size_t)rows, "out"};
@@ -239,11 +245,12 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
         CK(cudaGetLastError());
 
         printf("%-5s %5lldx%-5lld %2d %-6s %9.2f %8.0f %9.2f %7.2f %3d\n", ct_type_name((uint32_t)type), (long long)rows,
-               (long long)cols, n, kernel == CT_CUDA_MMV_RING ? "ring" : "direct", graph_ms * 1e3, (double)bytes / graph_ms / 1e6, stream_ms * 1e3,
+               (long long)cols, n, kernel_names[k % 3], graph_ms * 1e3, (double)bytes / graph_ms / 1e6, stream_ms * 1e3,
                (double)bytes / 1048576.0, c.copies);
         fflush(stdout);
     }
     for (int i = 0; i < c.copies; i++) CK(cudaFree(c.w[i].data));
+    CK(cudaFree(c.scratch.act));
     CK(cudaFree(d_in));
     CK(cudaFree(d_out));
 }

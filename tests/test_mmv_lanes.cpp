@@ -60,9 +60,22 @@ static inline float __int2float_rn(int i) { return static_cast<float>(i); }
 namespace ct_mmv {
 static inline float half_bits_to_float(uint32_t bits) { return ct_fp16_to_fp32(static_cast<uint16_t>(bits & 0xFFFF)); }
 static inline float4 ldg_float4(const float *p) { return float4{p[0], p[1], p[2], p[3]}; }
+/* dp4a.u32.s32: unsigned bytes of u times signed bytes of a */
+static inline int dp4a_us(uint32_t u, uint32_t a, int c) {
+    for (int k = 0; k < 4; k++)
+        c += static_cast<int>((u >> (8 * k)) & 0xFF) * static_cast<int>(static_cast<int8_t>((a >> (8 * k)) & 0xFF));
+    return c;
+}
+static inline uint32_t ld_act32(const int8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline float ld_act_d(const float *p) { return *p; }
 } // namespace ct_mmv
 
 #include "backend/cuda/mmv_lane.cuh"
+#include "backend/cuda/mmv_q16.cuh"
 #include "backend/cuda/mmv_unit.cuh"
 
 static int checks, failures;
@@ -152,7 +165,64 @@ static void check_type(ct_type type, const char *name) {
     }
 }
 
+/* The integer path (mmv_q16.cuh): every lane's q16_block over rows of fresh random blocks
+ * against fresh random Q16 activations (all of qs, ql and d random, so each half and scale
+ * matters), summed over lanes and blocks, against the float64 dot of the reference
+ * dequantization with the Q16 values d (256 qs + ql). Tolerance 1e-6 of sum |w x| plus
+ * 1e-6 of sum |x| times the row's largest |w|: the integer sums are exact, the float steps per
+ * group round a few times at the scale of a u and b (one wrong level moves the sum by at
+ * least |a| |x| ~ 1/16 of a weight). */
+template <class L>
+static void check_q16(ct_type type, const char *name) {
+    using namespace ct_mmv;
+    constexpr int kBlocks = 8, kCols = kBlocks * L::QK;
+    static float src[kCols], deq[kCols];
+    static uint8_t buf[kBlocks * 256 + 64];
+    static int8_t qs[kCols], ql[kCols];
+    static float d[kCols / 32];
+    for (int rep = 0; rep < 8; rep++) {
+        const float offset = uniform() * 0.5f;
+        for (int i = 0; i < kCols; i++) src[i] = offset + (0.05f + 2.0f * fabsf(sinf(static_cast<float>(i / 16 + rep)))) * uniform();
+        for (int i = 0; i < kCols; i++) {
+            qs[i] = static_cast<int8_t>(static_cast<int>(uniform() * 127.0f));
+            ql[i] = static_cast<int8_t>(static_cast<int>(uniform() * 127.0f));
+        }
+        for (int b = 0; b < kCols / 32; b++) d[b] = (0.5f + fabsf(uniform())) * 1e-4f;
+        for (int misalign = 0; misalign <= 2; misalign += 2) {
+            uint8_t *row = buf + 16 + misalign;
+            if (ct_quantize_row(type, src, row, kCols) != CT_OK || ct_dequantize_row(type, row, deq, kCols) != CT_OK) {
+                CHECK_MSG(false, "%s: reference quantizer failed", name);
+                return;
+            }
+            double want = 0, mag = 0, xsum = 0, wmax = 0;
+            for (int i = 0; i < kCols; i++) {
+                const double x = static_cast<double>(d[i / 32]) * (256.0 * qs[i] + ql[i]);
+                want += deq[i] * x;
+                mag += fabs(deq[i] * x);
+                xsum += fabs(x);
+                wmax = fabs(deq[i]) > wmax ? fabs(deq[i]) : wmax;
+            }
+            const Q16Row act[1] = {Q16Row{qs, ql, d}};
+            float acc[1][1] = {{0.0f}};
+            for (int b = 0; b < kBlocks; b++)
+                for (int s = 0; s < L::T; s++) {
+                    const typename L::Raw raw[1] = {L::load(row + static_cast<size_t>(b) * L::TS, s)};
+                    q16_block<L, 1, 1>(raw, s, b * L::QK, act, acc);
+                }
+            const double tol = 1e-6 * mag + 1e-6 * xsum * wmax;
+            CHECK_MSG(fabs(acc[0][0] - want) <= tol, "%s (offset %d mod 4) rep %d: integer path %.9g, reference %.9g (tol %.3g)",
+                      name, misalign, rep, static_cast<double>(acc[0][0]), want, tol);
+        }
+    }
+}
+
 int main(void) {
+    check_q16<ct_mmv::LaneQ4_0>(CT_TYPE_Q4_0, "q4_0 (q16)");
+    check_q16<ct_mmv::LaneQ4_1>(CT_TYPE_Q4_1, "q4_1 (q16)");
+    check_q16<ct_mmv::LaneQ8_0>(CT_TYPE_Q8_0, "q8_0 (q16)");
+    check_q16<ct_mmv::LaneQ4_K>(CT_TYPE_Q4_K, "q4_K (q16)");
+    check_q16<ct_mmv::LaneQ5_K>(CT_TYPE_Q5_K, "q5_K (q16)");
+    check_q16<ct_mmv::LaneQ6_K>(CT_TYPE_Q6_K, "q6_K (q16)");
     check_type<ct_mmv::LaneQ4_0>(CT_TYPE_Q4_0, "q4_0");
     check_type<ct_mmv::LaneQ4_1>(CT_TYPE_Q4_1, "q4_1");
     check_type<ct_mmv::LaneQ8_0>(CT_TYPE_Q8_0, "q8_0");

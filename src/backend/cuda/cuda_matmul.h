@@ -16,6 +16,7 @@
 #include <cuda_runtime_api.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_mmv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +47,9 @@ ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul **out);
 void ct_cuda_matmul_destroy(ct_cuda_matmul *mm);
 /* Scratch for batches of up to max_tokens rows whose rows have up to max_row elements. */
 ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_tokens, int64_t max_row);
+/* The GEMV scratch this module reserved (the Q16 activations, valid until the next reserve
+ * that grows it; no GLU scratch): for the fused GEMV ops that call ct_cuda_mmv_* directly. */
+ct_cuda_mmv_scratch ct_cuda_matmul_mmv_scratch(const ct_cuda_matmul *mm);
 /* True when matmul() over n_tokens rows may be captured in a CUDA graph (every path now:
  * kernels and cuBLAS GEMMs on fixed scratch; kept as the place to say otherwise). */
 bool ct_cuda_matmul_graph_safe(int64_t n_tokens);

@@ -202,15 +202,18 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     cudaStream_t st = s->stream;
     const ct_cuda_batch *b = &s->batch;
     const ct_tensor *t0 = get(op, 0), *t1 = get(op, 1), *t2 = get(op, 2), *t3 = get(op, 3);
+    ct_cuda_mmv_scratch scratch = ct_cuda_matmul_mmv_scratch(s->mm);
+    scratch.glu = s->glu_scratch;
+    scratch.glu_bytes = s->glu_scratch_bytes;
     switch ((cuda_op_kind)op->kind) {
     case CUDA_OP_EMBED: return ct_cuda_get_rows(st, t0, t1, b->token, (int32_t)t0->ne1);
     case CUDA_OP_ADD_POSITIONS: return ct_cuda_add_positions(st, b, t0, t1);
     case CUDA_OP_MATMUL: return ct_cuda_matmul_run(s->mm, t0, t1, t2, t3);
-    case CUDA_OP_MATMUL_ADD: return ct_cuda_mmv_add(st, t0, t1, t2, t3);
+    case CUDA_OP_MATMUL_ADD: return ct_cuda_mmv_add(st, t0, t1, t2, t3, &scratch);
     case CUDA_OP_MATMUL_MULTI: {
         const ct_tensor *outs[3] = {0}, *ws[3] = {0}, *bs[3] = {0};
         for (int k = 0; k < op->i && k < 3; k++) outs[k] = &op->t[k], ws[k] = &op->t[3 + k], bs[k] = get(op, 6 + k);
-        cudaError_t e = ct_cuda_mmv_multi(st, op->i, outs, ws, bs, &op->t[9]);
+        cudaError_t e = ct_cuda_mmv_multi(st, op->i, outs, ws, bs, &op->t[9], &scratch);
         if (e != cudaErrorNotSupported) return e;
         e = cudaSuccess; /* the matrices cannot share a launch: one by one */
         for (int k = 0; k < op->i && e == cudaSuccess; k++) e = ct_cuda_matmul_run(s->mm, outs[k], ws[k], bs[k], &op->t[9]);
@@ -219,7 +222,7 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     case CUDA_OP_MATMUL_GLU: {
         const bool geglu = op->i == 1;
         cudaError_t e = ct_cuda_mmv_glu(st, t0, &op->t[3], get(op, 5), &op->t[4], get(op, 6), &op->t[7], geglu,
-                                        s->glu_scratch, s->glu_scratch_bytes);
+                                        &scratch);
         if (e != cudaErrorNotSupported) return e;
         e = ct_cuda_matmul_run(s->mm, t1, &op->t[3], get(op, 5), &op->t[7]);
         if (e == cudaSuccess) e = ct_cuda_matmul_run(s->mm, t2, &op->t[4], get(op, 6), &op->t[7]);

@@ -2,7 +2,8 @@
  * each call picks one of three paths by the number of tokens n:
  *
  *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): F32 activations,
- *                                     every weight byte read once;
+ *                                     or Q16 ones in mm->act (up to 2 tokens), every weight
+ *                                     byte read once;
  *   n <= CT_MM_FUSED_MAX_TOKENS (64)  the fused kernel (dequant_mma.cuh): activations to F16,
  *                                     weight tiles dequantized in shared memory, mma.sync;
  *   larger n (prefill)                activations to F16, weights dequantized to F16 in chunks
@@ -96,6 +97,9 @@ struct ct_cuda_matmul {
     /* the fused kernel's split-K partial sums, for batches of up to partial_tokens */
     float *partial;
     int64_t partial_tokens;
+    /* the GEMV's quantized activations (ct_cuda_mmv_scratch.act) */
+    void *act;
+    size_t act_bytes;
     /* F16 copies of weights (CTORCH_CUDA_F16_WEIGHTS): batches past the GEMV go to cuBLAS on them */
     ct_mm_f16_copy *f16s;
     size_t n_f16, cap_f16;
@@ -209,9 +213,13 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_FUSED_MAX=%s: expected a token count (0 .. 2^31-1)",
                        getenv("CTORCH_CUDA_FUSED_MAX"));
     const char *mmv_kernel = getenv("CTORCH_CUDA_MMV");
-    if (mmv_kernel && *mmv_kernel && strcmp(mmv_kernel, "direct") != 0 && strcmp(mmv_kernel, "ring") != 0)
-        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected direct or ring", mmv_kernel);
-    ct_cuda_mmv_set_kernel(mmv_kernel && strcmp(mmv_kernel, "ring") == 0 ? CT_CUDA_MMV_RING : CT_CUDA_MMV_DIRECT);
+    if (mmv_kernel && *mmv_kernel && strcmp(mmv_kernel, "direct") != 0 && strcmp(mmv_kernel, "ring") != 0 &&
+        strcmp(mmv_kernel, "f32") != 0)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected direct, f32 or ring", mmv_kernel);
+    ct_cuda_mmv_set_kernel(!mmv_kernel                       ? CT_CUDA_MMV_DIRECT
+                           : strcmp(mmv_kernel, "ring") == 0 ? CT_CUDA_MMV_RING
+                           : strcmp(mmv_kernel, "f32") == 0  ? CT_CUDA_MMV_DIRECT_F32
+                                                             : CT_CUDA_MMV_DIRECT);
     ct_cuda_matmul *mm = (ct_cuda_matmul *)calloc(1, sizeof *mm);
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");
     mm->stream = stream;
@@ -259,6 +267,7 @@ extern "C" void ct_cuda_matmul_destroy(ct_cuda_matmul *mm) {
     cudaFree(mm->xscale);
     cudaFree(mm->wdq);
     cudaFree(mm->partial);
+    cudaFree(mm->act);
     free(mm->f16s); /* the copies themselves belong to the caller */
     free(mm);
 }
@@ -332,7 +341,21 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
         mm->partial = partial;
         mm->partial_tokens = ptok;
     }
+    /* the GEMV's Q16 activations: CT_CUDA_MMV_MAX_TOKENS rows of max_row */
+    const size_t act = ct_cuda_mmv_act_bytes(CT_CUDA_MMV_MAX_TOKENS, max_row);
+    if (act > mm->act_bytes) {
+        void *buf = NULL;
+        CT_TRY(device_alloc(&buf, act, "the GEMV's quantized activations"));
+        cudaFree(mm->act);
+        mm->act = buf;
+        mm->act_bytes = act;
+    }
     return CT_OK;
+}
+
+extern "C" ct_cuda_mmv_scratch ct_cuda_matmul_mmv_scratch(const ct_cuda_matmul *mm) {
+    ct_cuda_mmv_scratch s = {mm->act, mm->act_bytes, NULL, 0};
+    return s;
 }
 
 /* ---- kernels of the F16 paths ---------------------------------------------------------------- */
@@ -536,7 +559,10 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
     if (n > INT32_MAX) return fail_op(cudaErrorInvalidValue, "too many tokens", w);
 
     ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, mm->fused_max, n, w->type);
-    if (path == CT_MM_PATH_MMV) return ct_cuda_mmv(mm->stream, out, w, bias, in);
+    if (path == CT_MM_PATH_MMV) {
+        const ct_cuda_mmv_scratch scratch = ct_cuda_matmul_mmv_scratch(mm);
+        return ct_cuda_mmv(mm->stream, out, w, bias, in, &scratch);
+    }
     /* an F16 copy makes cuBLAS the better path for every batch past the GEMV: no dequantization */
     const ct_mm_f16_copy *copy = mm->invariant || mm->mode == CT_MM_MMA ? NULL : find_f16(mm, w->data);
     if (copy) path = CT_MM_PATH_CUBLAS;

@@ -19,6 +19,7 @@
 #include "backend/cuda/mmv_dec_k.cuh"
 #include "backend/cuda/mmv_dec_legacy.cuh"
 #include "backend/cuda/mmv_launch.cuh"
+#include "backend/cuda/mmv_q16.cuh"
 
 namespace {
 
@@ -29,22 +30,23 @@ struct TypeInfo {
     int qk, ts, align; /* block: elements, bytes; row stride alignment the kernel's reads need */
     int float_bytes;   /* element size of an unquantized type, 0 for block types */
     launch_fn launch;
+    bool q16;          /* the direct kernel has its integer path (a lane decoder, mmv_lane.cuh) */
 };
 
 template <class D>
-constexpr TypeInfo info(launch_fn fn, int float_bytes = 0) {
-    return TypeInfo{D::QK, D::TS, D::ALIGN, float_bytes, fn};
+constexpr TypeInfo info(launch_fn fn, int float_bytes = 0, bool q16 = false) {
+    return TypeInfo{D::QK, D::TS, D::ALIGN, float_bytes, fn, q16};
 }
 
 const TypeInfo *type_info(uint32_t type) {
     using namespace ct_mmv;
     static const TypeInfo f32 = info<DecF32>(launch_f32, 4), f16 = info<DecF16>(launch_f16, 2),
-                          bf16 = info<DecBF16>(launch_bf16, 2), q4_0 = info<DecQ4_0>(launch_q4_0),
-                          q4_1 = info<DecQ4_1>(launch_q4_1), q5_0 = info<DecQ5_0>(launch_q5_0),
-                          q5_1 = info<DecQ5_1>(launch_q5_1), q8_0 = info<DecQ8_0>(launch_q8_0),
+                          bf16 = info<DecBF16>(launch_bf16, 2), q4_0 = info<DecQ4_0>(launch_q4_0, 0, true),
+                          q4_1 = info<DecQ4_1>(launch_q4_1, 0, true), q5_0 = info<DecQ5_0>(launch_q5_0),
+                          q5_1 = info<DecQ5_1>(launch_q5_1), q8_0 = info<DecQ8_0>(launch_q8_0, 0, true),
                           q2_k = info<DecQ2_K>(launch_q2_k), q3_k = info<DecQ3_K>(launch_q3_k),
-                          q4_k = info<DecQ4_K>(launch_q4_k), q5_k = info<DecQ5_K>(launch_q5_k),
-                          q6_k = info<DecQ6_K>(launch_q6_k);
+                          q4_k = info<DecQ4_K>(launch_q4_k, 0, true), q5_k = info<DecQ5_K>(launch_q5_k, 0, true),
+                          q6_k = info<DecQ6_K>(launch_q6_k, 0, true);
     switch (type) {
     case CT_TYPE_F32: return &f32;
     case CT_TYPE_F16: return &f16;
@@ -197,7 +199,9 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
      * test_cuda_mmv on an H200 (Q4_1 33x4160 at 8 tokens, Q4_K 33x11008 at 6; the same two on
      * an earlier H200 run) while passing on an H100. Until the cause is found those batches
      * take the ring kernel, which passes everywhere (8 tokens: ~10% slower). */
-    p.direct = ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT && n <= kDirectMaxTokens;
+    const ct_cuda_mmv_kernel kernel = ct_cuda_mmv_get_kernel();
+    p.direct = (kernel == CT_CUDA_MMV_DIRECT || kernel == CT_CUDA_MMV_DIRECT_F32) && n <= kDirectMaxTokens;
+    p.act = nullptr; /* set by with_q16 */
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
     if (!ti->float_bytes && row_bytes > kMaxFastRowBytes) return cudaErrorInvalidValue;
@@ -219,12 +223,35 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     return cudaSuccess;
 }
 
+/* The direct kernel's integer path where it applies (a type with a lane decoder, the direct
+ * kernel's token counts, room in the scratch): the input quantized into `act`, p.act set.
+ * Elsewhere p is left as it is (F32 activations). */
+cudaError_t with_q16(Prepared &r, const ct_tensor *in, const ct_cuda_mmv_scratch *scratch, cudaStream_t stream) {
+    Params &p = r.p;
+    if (!scratch || !scratch->act || !r.fast || !r.ti->q16 || !p.direct ||
+        ct_cuda_mmv_get_kernel() != CT_CUDA_MMV_DIRECT)
+        return cudaSuccess;
+    const int64_t k = static_cast<int64_t>(p.nb) * r.ti->qk, stride = q16_row_bytes(k);
+    if (k % 32 != 0 || scratch->act_bytes < static_cast<size_t>(stride * r.n) ||
+        reinterpret_cast<uintptr_t>(scratch->act) % 16 != 0)
+        return cudaSuccess;
+    uint8_t *act = static_cast<uint8_t *>(scratch->act);
+    const cudaError_t e = q16_quantize(static_cast<const float *>(in->data), p.in_stride, static_cast<int>(k),
+                                       static_cast<int>(r.n), act, stride, stream);
+    if (e != cudaSuccess) return e;
+    p.act = act;
+    p.act_stride = stride;
+    return cudaSuccess;
+}
+
 cudaError_t mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
-                const ct_tensor *in, int epilogue) {
+                const ct_tensor *in, int epilogue, const ct_cuda_mmv_scratch *scratch) {
     Prepared r;
     cudaError_t e = prepare(out, w, bias, in, &r);
     if (e != cudaSuccess || r.empty) return e;
     r.p.epilogue = epilogue;
+    e = with_q16(r, in, scratch, stream);
+    if (e != cudaSuccess) return e;
     if (r.fast) return r.ti->launch(r.p, static_cast<int>(r.n), stream);
     return launch_fallback(r.p, w->type, static_cast<int>(w->ne0), static_cast<int>(r.n), stream);
 }
@@ -234,8 +261,8 @@ size_t glu_flags_bytes(size_t scratch_bytes) { return (scratch_bytes / 3) & ~sta
 
 /* Several matrices on one input, one launch; cudaErrorNotSupported where they cannot share it. */
 cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], const ct_tensor *const w[],
-                  const ct_tensor *const bias[], const ct_tensor *in, int epilogue, void *pair_scratch,
-                  size_t scratch_bytes) {
+                  const ct_tensor *const bias[], const ct_tensor *in, int epilogue,
+                  const ct_cuda_mmv_scratch *scratch) {
     if (n_seg < 2 || n_seg > kMaxSegments) return cudaErrorInvalidValue;
     Prepared r[kMaxSegments];
     for (int i = 0; i < n_seg; i++) {
@@ -252,6 +279,8 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
     for (int i = 0; i < n_seg; i++)
         p.segs[i] = Segment{r[i].p.w, r[i].p.w_span, r[i].p.out, r[i].p.out_stride, r[i].p.bias, r[i].p.ne1, 0};
     if (epilogue == kSwiglu || epilogue == kGeglu) {
+        void *const pair_scratch = scratch ? scratch->glu : nullptr;
+        const size_t scratch_bytes = scratch ? scratch->glu_bytes : 0;
         if (n_seg != 2 || r[0].p.ne1 != r[1].p.ne1 || out[0]->data != out[1]->data || !pair_scratch ||
             scratch_bytes < ct_cuda_mmv_glu_scratch_bytes(r[0].n, r[0].p.ne1))
             return cudaErrorInvalidValue;
@@ -262,25 +291,44 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
         p.pair_flags = static_cast<unsigned *>(pair_scratch);
         p.pair_scratch = reinterpret_cast<float *>(static_cast<uint8_t *>(pair_scratch) + glu_flags_bytes(scratch_bytes));
     }
+    const cudaError_t e = with_q16(r[0], in, scratch, stream);
+    if (e != cudaSuccess) return e;
+    p.act = r[0].p.act;
+    p.act_stride = r[0].p.act_stride;
     return r[0].ti->launch(p, static_cast<int>(r[0].n), stream);
 }
 
 } // namespace
 
+extern "C" size_t ct_cuda_mmv_act_bytes(int64_t n_tokens, int64_t row) {
+    if (n_tokens <= 0 || row <= 0) return 0;
+    return static_cast<size_t>(n_tokens) * static_cast<size_t>(q16_row_bytes((row + 31) / 32 * 32));
+}
+
+extern "C" cudaError_t ct_cuda_mmv_quantize(cudaStream_t stream, const ct_tensor *in, void *act, size_t act_bytes) {
+    if (!in || !act || in->type != CT_TYPE_F32 || in->ne0 <= 0 || in->ne0 % 32 != 0 || in->ne0 > INT32_MAX ||
+        in->ne1 < 1 || in->ne1 > INT32_MAX || in->row_bytes % 16 != 0 || !in->data || !aligned(in->data, 16) ||
+        !aligned(act, 16) || act_bytes < ct_cuda_mmv_act_bytes(in->ne1, in->ne0))
+        return cudaErrorInvalidValue;
+    return q16_quantize(static_cast<const float *>(in->data), static_cast<int64_t>(in->row_bytes / 4),
+                        static_cast<int>(in->ne0), static_cast<int>(in->ne1), static_cast<uint8_t *>(act),
+                        q16_row_bytes(in->ne0), stream);
+}
+
 extern "C" cudaError_t ct_cuda_mmv(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
-                                   const ct_tensor *bias, const ct_tensor *in) {
-    return mmv(stream, out, w, bias, in, kStore);
+                                   const ct_tensor *bias, const ct_tensor *in, const ct_cuda_mmv_scratch *scratch) {
+    return mmv(stream, out, w, bias, in, kStore, scratch);
 }
 
 extern "C" cudaError_t ct_cuda_mmv_add(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w,
-                                       const ct_tensor *bias, const ct_tensor *in) {
-    return mmv(stream, out, w, bias, in, kAccumulate);
+                                       const ct_tensor *bias, const ct_tensor *in, const ct_cuda_mmv_scratch *scratch) {
+    return mmv(stream, out, w, bias, in, kAccumulate, scratch);
 }
 
 extern "C" cudaError_t ct_cuda_mmv_multi(cudaStream_t stream, int n, const ct_tensor *const out[],
                                          const ct_tensor *const w[], const ct_tensor *const bias[],
-                                         const ct_tensor *in) {
-    return multi(stream, n, out, w, bias, in, kStore, nullptr, 0);
+                                         const ct_tensor *in, const ct_cuda_mmv_scratch *scratch) {
+    return multi(stream, n, out, w, bias, in, kStore, scratch);
 }
 
 extern "C" size_t ct_cuda_mmv_glu_scratch_bytes(int64_t n_tokens, int64_t rows) {
@@ -291,7 +339,7 @@ extern "C" size_t ct_cuda_mmv_glu_scratch_bytes(int64_t n_tokens, int64_t rows) 
 
 extern "C" cudaError_t ct_cuda_mmv_glu(cudaStream_t stream, const ct_tensor *out, const ct_tensor *w_gate,
                                        const ct_tensor *b_gate, const ct_tensor *w_up, const ct_tensor *b_up,
-                                       const ct_tensor *in, bool geglu, void *scratch, size_t scratch_bytes) {
+                                       const ct_tensor *in, bool geglu, const ct_cuda_mmv_scratch *scratch) {
     const ct_tensor *outs[2] = {out, out}, *ws[2] = {w_gate, w_up}, *bs[2] = {b_gate, b_up};
-    return multi(stream, 2, outs, ws, bs, in, geglu ? kGeglu : kSwiglu, scratch, scratch_bytes);
+    return multi(stream, 2, outs, ws, bs, in, geglu ? kGeglu : kSwiglu, scratch);
 }

@@ -64,6 +64,10 @@ struct Params {
     int seg;              /* the segment this warp computes (multi-matrix launches) */
     int n_seg;            /* 0: one matrix (the fields above); 2..kMaxSegments: segs[] */
     int direct;           /* the direct kernel (mmv_direct.cuh) where the type has one, else the ring */
+    /* the direct kernel's integer path (mmv_q16.cuh): NULL, or the input quantized to Q16
+     * rows act_stride bytes apart */
+    const uint8_t *act;
+    int64_t act_stride;
     Segment segs[kMaxSegments];
     /* kSwiglu/kGeglu: the two halves meet through pair_stride counters (in the scratch's
      * first third, whatever n and ne1: zero before a launch, zero again after it) and

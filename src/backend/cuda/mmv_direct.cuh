@@ -21,6 +21,7 @@
 
 #include "backend/cuda/mmv_common.cuh"
 #include "backend/cuda/mmv_lane.cuh"
+#include "backend/cuda/mmv_q16.cuh"
 #include "backend/cuda/mmv_unit.cuh"
 
 namespace ct_mmv {
@@ -130,9 +131,59 @@ __device__ __forceinline__ void direct_sums(const Params &p, const uint8_t *cons
     __syncthreads();
 }
 
+/* direct_sums on Q16 activations (p.act, mmv_q16.cuh): the same blocks per lane and the same
+ * reductions, integer dot products inside each group. */
+template <class L, int R, int N>
+__device__ __forceinline__ void direct_sums_q16(const Params &p, const uint8_t *const (&wrow)[R],
+                                                float (&partial)[kDirectWarps][R * N]) {
+    constexpr int kPerWarp = 32 / L::T;
+    constexpr int kPerIter = kPerWarp * kDirectWarps;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int s = lane % L::T;
+    const int64_t k = static_cast<int64_t>(p.nb) * L::QK;
+    Q16Row act[N];
+#pragma unroll
+    for (int t = 0; t < N; t++) {
+        const uint8_t *row = p.act + t * p.act_stride;
+        act[t] = Q16Row{reinterpret_cast<const int8_t *>(row), reinterpret_cast<const int8_t *>(row + k),
+                        reinterpret_cast<const float *>(row + 2 * k)};
+    }
+    float acc[R][N];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < N; t++) acc[r][t] = 0.0f;
+    for (int b = warp * kPerWarp + lane / L::T; b < p.nb; b += kPerIter) {
+        typename L::Raw raw[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) raw[r] = L::load(wrow[r] + static_cast<uint64_t>(b) * L::TS, s);
+        q16_block<L, R, N>(raw, s, b * L::QK, act, acc);
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < N; t++) {
+            float v = acc[r][t];
+#pragma unroll
+            for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
+            if (lane == 0) partial[warp][r * N + t] = v;
+        }
+    __syncthreads();
+}
+
+/* Float or Q16 activations (the launcher picks by p.act). */
+template <class L, int R, int N, bool Q>
+__device__ __forceinline__ void direct_sums_any(const Params &p, const uint8_t *const (&wrow)[R],
+                                                float (&partial)[kDirectWarps][R * N]) {
+    if constexpr (Q)
+        direct_sums_q16<L, R, N>(p, wrow, partial);
+    else
+        direct_sums<L, R, N>(p, wrow, partial);
+}
+
 /* The rows of one matrix (w, ne1 rows, out, bias: the launch's only matrix, or its segment)
  * that block `block` takes; plain stores or the residual add (the GLU has direct_glu_kernel). */
-template <class L, int R, int N>
+template <class L, int R, int N, bool Q>
 __device__ __forceinline__ void direct_body(const Params &p, const uint8_t *w, int ne1, float *out, int64_t out_stride,
                                             const float *bias, unsigned block) {
     static_assert(R * N <= kDirectThreads, "one thread finishes each (row, token)");
@@ -144,7 +195,7 @@ __device__ __forceinline__ void direct_body(const Params &p, const uint8_t *w, i
 #pragma unroll
     for (int r = 0; r < R; r++)
         wrow[r] = w + static_cast<uint64_t>(row0 + (r < rows_here ? r : rows_here - 1)) * p.w_row_bytes;
-    direct_sums<L, R, N>(p, wrow, partial);
+    direct_sums_any<L, R, N, Q>(p, wrow, partial);
     const int i = threadIdx.x;
     if (i < R * N && i / N < rows_here) {
         float v = partial[0][i];
@@ -168,13 +219,13 @@ constexpr int direct_min_blocks() {
 /* One or several matrices of one input in one launch: the block index picks the segment. Its fields
  * are picked with constant indices: a dynamic index into the parameters would copy them to
  * local memory (96 bytes of spills a thread at one token). */
-template <class L, int N>
+template <class L, int N, bool Q>
 __global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) direct_multi_kernel(const Params p) {
     Segment sg = p.segs[0];
 #pragma unroll
     for (int i = 1; i < kMaxSegments; i++)
         if (i < p.n_seg && static_cast<int>(blockIdx.x) >= p.segs[i].first_block) sg = p.segs[i];
-    direct_body<L, direct_rows<N>(), N>(p, sg.w, sg.ne1, sg.out, sg.out_stride, sg.bias,
+    direct_body<L, direct_rows<N>(), N, Q>(p, sg.w, sg.ne1, sg.out, sg.out_stride, sg.bias,
                                         blockIdx.x - static_cast<unsigned>(sg.first_block));
 }
 
@@ -182,7 +233,7 @@ __global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) dir
  * rows of the up matrix (segs[1]), R / 2 of each, so the block holds both halves of its
  * outputs and combines them itself; no pairing through scratch, fences and counters. Each
  * row's sum is taken exactly as direct_body takes it, so the outputs are bit-identical. */
-template <class L, int N>
+template <class L, int N, bool Q>
 __global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) direct_glu_kernel(const Params p) {
     constexpr int R = direct_rows<N>(), H = R / 2;
     static_assert(R % 2 == 0, "rows come in gate/up pairs");
@@ -197,7 +248,7 @@ __global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) dir
         wrow[r] = gate.w + off;
         wrow[H + r] = up.w + off;
     }
-    direct_sums<L, R, N>(p, wrow, partial);
+    direct_sums_any<L, R, N, Q>(p, wrow, partial);
     const int i = threadIdx.x;
     if (i < H * N && i / N < rows_here) {
         const int r = i / N, t = i % N;
@@ -214,7 +265,7 @@ __global__ void __launch_bounds__(kDirectThreads, direct_min_blocks<L, N>()) dir
     }
 }
 
-template <class L, int N>
+template <class L, int N, bool Q>
 cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
     constexpr int R = direct_rows<N>();
     Params copy = p;
@@ -222,7 +273,7 @@ cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
     if constexpr (R % 2 == 0) {
         if (p.n_seg == 2 && (p.epilogue == kSwiglu || p.epilogue == kGeglu)) {
             const unsigned blocks = static_cast<unsigned>((p.ne1 + R / 2 - 1) / (R / 2));
-            return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_glu_kernel<L, N>), dim3(blocks),
+            return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_glu_kernel<L, N, Q>), dim3(blocks),
                                     dim3(kDirectThreads), args, 0, stream);
         }
     }
@@ -237,22 +288,29 @@ cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
         copy.segs[i].first_block = static_cast<int>(blocks);
         blocks += (copy.segs[i].ne1 + R - 1) / R;
     }
-    return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_multi_kernel<L, N>),
+    return cudaLaunchKernel(reinterpret_cast<const void *>(&direct_multi_kernel<L, N, Q>),
                             dim3(static_cast<unsigned>(blocks)), dim3(kDirectThreads), args, 0, stream);
 }
 
-/* Launch for n = 1..8 tokens. */
+/* Launch for n = 1..8 tokens; with p.act (Q16 activations) for n = 1..2. */
 template <class L>
 cudaError_t direct_launch(const Params &p, int n, cudaStream_t stream) {
+    if (p.act) {
+        switch (n) {
+        case 1: return direct_launch_n<L, 1, true>(p, stream);
+        case 2: return direct_launch_n<L, 2, true>(p, stream);
+        default: return cudaErrorInvalidValue;
+        }
+    }
     switch (n) {
-    case 1: return direct_launch_n<L, 1>(p, stream);
-    case 2: return direct_launch_n<L, 2>(p, stream);
-    case 3: return direct_launch_n<L, 3>(p, stream);
-    case 4: return direct_launch_n<L, 4>(p, stream);
-    case 5: return direct_launch_n<L, 5>(p, stream);
-    case 6: return direct_launch_n<L, 6>(p, stream);
-    case 7: return direct_launch_n<L, 7>(p, stream);
-    case 8: return direct_launch_n<L, 8>(p, stream);
+    case 1: return direct_launch_n<L, 1, false>(p, stream);
+    case 2: return direct_launch_n<L, 2, false>(p, stream);
+    case 3: return direct_launch_n<L, 3, false>(p, stream);
+    case 4: return direct_launch_n<L, 4, false>(p, stream);
+    case 5: return direct_launch_n<L, 5, false>(p, stream);
+    case 6: return direct_launch_n<L, 6, false>(p, stream);
+    case 7: return direct_launch_n<L, 7, false>(p, stream);
+    case 8: return direct_launch_n<L, 8, false>(p, stream);
     default: return cudaErrorInvalidValue;
     }
 }

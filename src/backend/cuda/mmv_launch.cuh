@@ -22,6 +22,11 @@ cudaError_t launch_q4_k(const Params &p, int n, cudaStream_t stream);
 cudaError_t launch_q5_k(const Params &p, int n, cudaStream_t stream);
 cudaError_t launch_q6_k(const Params &p, int n, cudaStream_t stream);
 
+/* n F32 rows of k elements (k a multiple of 32; rows in_stride floats apart, 16-byte
+ * aligned) to Q16 rows act_stride bytes apart (mmv_q16.cuh; mmv_act.cu) */
+cudaError_t q16_quantize(const float *in, int64_t in_stride, int k, int n, uint8_t *act, int64_t act_stride,
+                         cudaStream_t stream);
+
 } // namespace ct_mmv
 
 #endif
