@@ -15,7 +15,9 @@
  * Gate/up with the GLU (direct_glu_kernel): a block takes R / 2 rows of each matrix, the same
  * row indices, so both halves of an output are in the block and it applies the GLU itself.
  * Loads in flight: R rows x the lane's slice bytes per lane, every lane of every resident
- * warp, with nothing staged. Summation order is fixed: a result does not depend on timing. */
+ * warp, with nothing staged. Summation order is fixed: a result does not depend on timing.
+ * With p.act (N <= 2) the activations are Q16 rows and direct_sums_q16 takes the same blocks
+ * with integer dot products (mmv_q16.cuh) in place of the float ones. */
 #ifndef CT_BACKEND_CUDA_MMV_DIRECT_CUH
 #define CT_BACKEND_CUDA_MMV_DIRECT_CUH
 
