@@ -81,6 +81,20 @@ __device__ __forceinline__ void k4_scale(const uint4 &hdr, int j, int g, float &
     beta = fmaf(-dmin, __uint2float_rn((mn >> shift) & 0xFF), -2.0f * alpha);
 }
 
+/* The integer path's group term (mmv_q16.cuh) of Q4_K/Q5_K sub-block 2j + g: with the levels
+ * u = q, w = d sc u - dmin m, so sum w A = d (sc isum) - dmin (m asum), the products taken in
+ * integers (sc, m <= 63: |sc isum| <= 63 x 31 x 32512 x 16 < 2^31). */
+__device__ __forceinline__ float k4_q16_term(const uint4 &hdr, int j, int g, int isum, int asum) {
+    const uint32_t lo_sc = hdr.y & 0x3F3F3F3Fu, lo_mn = hdr.z & 0x3F3F3F3Fu;
+    const uint32_t hi_sc = (hdr.w & 0x0F0F0F0Fu) | ((hdr.y >> 2) & 0x30303030u);
+    const uint32_t hi_mn = ((hdr.w >> 4) & 0x0F0F0F0Fu) | ((hdr.z >> 2) & 0x30303030u);
+    const int shift = 16 * (j & 1) + 8 * g;
+    const int sc = static_cast<int>(((j < 2 ? lo_sc : hi_sc) >> shift) & 0xFF);
+    const int m = static_cast<int>(((j < 2 ? lo_mn : hi_mn) >> shift) & 0xFF);
+    return fmaf(half_bits_to_float(hdr.x), static_cast<float>(sc * isum),
+                -half_bits_to_float(hdr.x >> 16) * static_cast<float>(m * asum));
+}
+
 /* d, dmin, scales[12], qs[128] (144-byte blocks, 16-byte aligned). Eight lanes a block:
  * lane s takes qs[16s .. 16s+15], i.e. 32-byte group j = s/2 at offset p = 16(s%2): columns
  * 64j + p + 0..15 (low nibbles, sub-block 2j, group 0) and 64j + 32 + p + 0..15 (high, 2j+1). */
@@ -98,6 +112,9 @@ struct LaneQ4_K {
     __device__ static constexpr int group(int c) { return c >> 2; }
     __device__ static void scale(const Raw &r, int s, int g, float &alpha, float &beta) {
         k4_scale(r.hdr, s >> 1, g, alpha, beta);
+    }
+    __device__ static float q16_term(const Raw &r, int s, int g, int isum, int asum) {
+        return k4_q16_term(r.hdr, s >> 1, g, isum, asum);
     }
     __device__ static uint32_t levels(const Raw &r, int, int c) {
         const uint32_t x = word_of(r.q, c & 3);
@@ -123,6 +140,9 @@ struct LaneQ5_K {
     __device__ static constexpr int group(int c) { return c >> 2; }
     __device__ static void scale(const Raw &r, int s, int g, float &alpha, float &beta) {
         k4_scale(r.hdr, s >> 1, g, alpha, beta);
+    }
+    __device__ static float q16_term(const Raw &r, int s, int g, int isum, int asum) {
+        return k4_q16_term(r.hdr, s >> 1, g, isum, asum);
     }
     __device__ static uint32_t levels(const Raw &r, int s, int c) {
         const uint32_t x = word_of(r.q, c & 3), h = word_of(r.qh, c & 3);
@@ -162,6 +182,12 @@ struct LaneQ6_K {
         const uint32_t word = r.sc[p >> 1] >> (16 * (p & 1) + 8 * ((s & 3) >> 1));
         alpha = 64.0f * half_bits_to_float(r.d) * __int2float_rn(static_cast<int8_t>(word & 0xFF));
     }
+    /* w = d sc (u - 32): d (sc (isum - 32 asum)) in integers (|.| <= 128 x 32 x 32512 x 8 < 2^31) */
+    __device__ static float q16_term(const Raw &r, int s, int p, int isum, int asum) {
+        const uint32_t word = r.sc[p >> 1] >> (16 * (p & 1) + 8 * ((s & 3) >> 1));
+        const int sc = static_cast<int8_t>(word & 0xFF);
+        return half_bits_to_float(r.d) * static_cast<float>(sc * (isum - 32 * asum));
+    }
     __device__ static uint32_t levels(const Raw &r, int, int c) {
         const int p = c >> 1, k = c & 1;
         const uint32_t ql = (p & 1) ? r.b[k] : r.a[k];
@@ -193,6 +219,10 @@ struct LaneQ4_0 {
     __device__ static void scale(const Raw &r, int, int, float &alpha, float &) {
         alpha = 64.0f * half_bits_to_float(r.d);
     }
+    /* w = d (u - 8) */
+    __device__ static float q16_term(const Raw &r, int, int, int isum, int asum) {
+        return half_bits_to_float(r.d) * static_cast<float>(isum - 8 * asum);
+    }
     __device__ static uint32_t levels(const Raw &r, int, int c) { return (c ? r.q[0] >> 4 : r.q[0]) & 0x0F0F0F0Fu; }
 };
 
@@ -212,6 +242,11 @@ struct LaneQ4_1 {
     __device__ static void scale(const Raw &r, int, int, float &alpha, float &beta) {
         alpha = 64.0f * half_bits_to_float(r.dm);
         beta = fmaf(-2.0f, alpha, half_bits_to_float(r.dm >> 16));
+    }
+    /* w = d u + m */
+    __device__ static float q16_term(const Raw &r, int, int, int isum, int asum) {
+        return fmaf(half_bits_to_float(r.dm), static_cast<float>(isum),
+                    half_bits_to_float(r.dm >> 16) * static_cast<float>(asum));
     }
     __device__ static uint32_t levels(const Raw &r, int, int c) { return (c ? r.q >> 4 : r.q) & 0x0F0F0F0Fu; }
 };
@@ -237,6 +272,10 @@ struct LaneQ8_0 {
     __device__ static constexpr int group(int) { return 0; }
     __device__ static void scale(const Raw &r, int, int, float &alpha, float &) {
         alpha = half_bits_to_float(r.d);
+    }
+    /* u = q + 128: w = d (u - 128) */
+    __device__ static float q16_term(const Raw &r, int, int, int isum, int asum) {
+        return half_bits_to_float(r.d) * static_cast<float>(isum - 128 * asum);
     }
     __device__ static uint32_t levels(const Raw &r, int, int c) { return r.q[c] ^ 0x80808080u; }
 };

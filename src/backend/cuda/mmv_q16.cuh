@@ -13,11 +13,12 @@
  * x ~= d (256 qs + ql) per 32-element block: V = round-to-nearest-even(x * 32512/absmax),
  * qs = floor((V + 128) / 256), ql = max(V - 256 qs, -127), d = absmax/32512 (as the CPU's Q16).
  *
- * A lane decoder (mmv_lane.cuh) gives four level bytes u per chunk and a group scale pair; its
- * weights are w = a u + b with, for kOffset7 (w = alpha (2 + u/64) + beta): a = alpha/64,
- * b = 2 alpha + beta; for kExact8 (u = q + 128, w = alpha q): a = alpha, b = -128 alpha.
- * A lane's group lies inside one 32-element activation block (every decoder's groups do), so
- *   sum_group w x = d_block (a sum(u A) + b sum(A)),  A = 256 qs + ql,
+ * A lane decoder (mmv_lane.cuh) gives four level bytes u per chunk; its weights in a group
+ * are w = a u + b (a, b from the block's scales), and its q16_term(isum, asum) gives
+ * a isum + b asum, with the integer products it can take in integers (the 6-bit and 8-bit
+ * sub-block scales). A lane's group lies inside one 32-element activation block (every
+ * decoder's groups do), so
+ *   sum_group w x = d_block q16_term(sum(u A), sum(A)),  A = 256 qs + ql,
  * with sum(u A) = 256 dot(u, qs) + dot(u, ql) and sum(A) likewise from dot(1, .): no overflow
  * (|u| <= 255, |A| <= 32512, <= 16 columns a group: < 2^27). */
 #ifndef CT_BACKEND_CUDA_MMV_Q16_CUH
@@ -46,21 +47,6 @@ __device__ __forceinline__ int dp4a_us(uint32_t u, uint32_t a, int c) {
 __device__ __forceinline__ uint32_t ld_act32(const int8_t *p) { return __ldg(reinterpret_cast<const unsigned *>(p)); }
 __device__ __forceinline__ float ld_act_d(const float *p) { return __ldg(p); }
 #endif
-
-/* The group scale pair (a, b) of w = a u + b for row raw, lane s, group g (see above). */
-template <class L>
-__device__ __forceinline__ void q16_affine(const typename L::Raw &raw, int s, int g, float &a, float &b) {
-    float alpha, beta;
-    L::scale(raw, s, g, alpha, beta);
-    if constexpr (L::MODE == kOffset7) {
-        if constexpr (!L::HAS_MIN) beta = L::BETA_K * alpha;
-        a = alpha * (1.0f / 64.0f);
-        b = fmaf(2.0f, alpha, beta);
-    } else {
-        a = alpha;
-        b = -128.0f * alpha;
-    }
-}
 
 /* Lane s's slice of one quantization block (first column col0) of the R rows in raw, against
  * N tokens' quantized rows: acc[r][t] += sum of w x over the slice. */
@@ -99,22 +85,18 @@ __device__ __forceinline__ void q16_block(const typename L::Raw (&raw)[R], int s
             }
         }
         if (last) {
-            float d[N], asum[N];
+            float d[N];
+            int asum[N];
 #pragma unroll
             for (int t = 0; t < N; t++) {
                 d[t] = ld_act_d(act[t].d + (col >> 5));
-                asum[t] = static_cast<float>(256 * ahi[t] + alo[t]);
+                asum[t] = 256 * ahi[t] + alo[t];
             }
 #pragma unroll
-            for (int r = 0; r < R; r++) {
-                float a, b;
-                q16_affine<L>(raw[r], s, g, a, b);
+            for (int r = 0; r < R; r++)
 #pragma unroll
-                for (int t = 0; t < N; t++) {
-                    const float isum = static_cast<float>(256 * hi[r][t] + lo[r][t]);
-                    acc[r][t] = fmaf(d[t], fmaf(a, isum, b * asum[t]), acc[r][t]);
-                }
-            }
+                for (int t = 0; t < N; t++)
+                    acc[r][t] = fmaf(d[t], L::q16_term(raw[r], s, g, 256 * hi[r][t] + lo[r][t], asum[t]), acc[r][t]);
         }
     }
 }
