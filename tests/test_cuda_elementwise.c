@@ -21,6 +21,7 @@ int main(void) { TEST_SKIP("built without CUDA (configure with -DCTORCH_CUDA=ON)
 #include "backend/backend.h"
 #include "backend/cuda/cuda_attention.h"
 #include "backend/cuda/cuda_elementwise.h"
+#include "backend/cuda/cuda_mmv.h"
 #include "quant/fp16.h"
 
 static ct_test_rng rng = {0x2545f4914f6cdd1dULL};
@@ -220,6 +221,51 @@ static const norm_case norm_cases[] = {
     {1024, 7, 0, 0, false, false, true, 64, 1e-6f}, {640, 3, 0, 0, true, false, true, 80, 1e-6f},
 };
 
+/* ct_cuda_rmsnorm_q16 (the norm that also writes the GEMV's Q16 input) against ct_cuda_rmsnorm
+ * followed by ct_cuda_mmv_quantize of its output: both outputs bit for bit, padding included
+ * (the fused launch where slices are whole 32-blocks, a second launch elsewhere). */
+static void check_norm_q16(const norm_case *c, const mat *in, const ct_tensor *dw, const char *what) {
+    mat a = mat_new(CT_TYPE_F32, c->ne0, c->ne1, in->dev.row_bytes, in->offset, "a");
+    mat b = mat_new(CT_TYPE_F32, c->ne0, c->ne1, in->dev.row_bytes, in->offset, "b");
+    if (c->in_place) { /* each runs in place on its own copy of the input */
+        CUDA_CHECK(cudaMemcpy(a.dbase, in->dbase, in->bytes, cudaMemcpyDeviceToDevice));
+        CUDA_CHECK(cudaMemcpy(b.dbase, in->dbase, in->bytes, cudaMemcpyDeviceToDevice));
+    } else {
+        mat_poison(&a);
+        mat_poison(&b);
+    }
+    const size_t bytes = ct_cuda_mmv_act_bytes(c->ne1, c->ne0);
+    void *qa, *qb;
+    CUDA_CHECK(cudaMalloc(&qa, bytes));
+    CUDA_CHECK(cudaMalloc(&qb, bytes));
+    CUDA_CHECK(cudaMemset(qa, 0x55, bytes));
+    CUDA_CHECK(cudaMemset(qb, 0xAA, bytes));
+    CUDA_CHECK(ct_cuda_rmsnorm(0, &a.dev, c->in_place ? &a.dev : &in->dev, dw, c->eps));
+    CUDA_CHECK(ct_cuda_mmv_quantize(0, &a.dev, qa, bytes));
+    CHECK(ct_cuda_rmsnorm_q16(0, &b.dev, c->in_place ? &b.dev : &in->dev, dw, c->eps, qb, bytes - 1) ==
+          cudaErrorInvalidValue);
+    CUDA_CHECK(ct_cuda_rmsnorm_q16(0, &b.dev, c->in_place ? &b.dev : &in->dev, dw, c->eps, qb, bytes));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    uint8_t *ha = malloc(a.bytes), *hb = malloc(b.bytes), *hqa = malloc(bytes), *hqb = malloc(bytes);
+    CHECK(ha && hb && hqa && hqb);
+    if (ha && hb && hqa && hqb) {
+        CUDA_CHECK(cudaMemcpy(ha, a.dbase, a.bytes, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(hb, b.dbase, b.bytes, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(hqa, qa, bytes, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(hqb, qb, bytes, cudaMemcpyDeviceToHost));
+        CHECK_MSG(memcmp(ha, hb, a.bytes) == 0, "%s: rmsnorm_q16's output differs from rmsnorm's", what);
+        CHECK_MSG(memcmp(hqa, hqb, bytes) == 0, "%s: rmsnorm_q16's Q16 rows differ from the quantizer's", what);
+    }
+    free(ha);
+    free(hb);
+    free(hqa);
+    free(hqb);
+    CUDA_CHECK(cudaFree(qa));
+    CUDA_CHECK(cudaFree(qb));
+    mat_free(&a);
+    mat_free(&b);
+}
+
 static void test_norm(const norm_case *c, bool layer) {
     char what[160];
     snprintf(what, sizeof what, "%s ne0=%lld ne1=%lld pad=%lld off=%lld w=%d b=%d inplace=%d heads=%lld", layer ? "layernorm" : "rmsnorm",
@@ -248,6 +294,7 @@ static void test_norm(const norm_case *c, bool layer) {
     }
     const ct_tensor *hw = c->weight ? &w.host : NULL, *dw = c->weight ? &w.dev : NULL;
     const ct_tensor *hb = c->bias ? &b.host : NULL, *db = c->bias ? &b.dev : NULL;
+    if (!layer && !c->head_dim && c->ne0 % 32 == 0 && rb % 16 == 0 && off % 16 == 0) check_norm_q16(c, &in, dw, what);
     if (layer) {
         cpu->layernorm(cpu, &ho, &hi, hw, hb, c->eps);
         CUDA_CHECK(ct_cuda_layernorm(0, &dout, &di, dw, db, c->eps));

@@ -16,6 +16,13 @@ extern "C" {
 /* Same meaning as the ct_backend ops of the same names (backend/backend.h). */
 cudaError_t ct_cuda_rmsnorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight,
                             float eps);
+/* ct_cuda_rmsnorm, and the output also as the GEMV's Q16 input rows at act (ne0 a multiple of
+ * 32, out's rows 16-byte aligned, act 16-byte aligned and at least ct_cuda_mmv_act_bytes(ne1,
+ * ne0) bytes; cuda_mmv.h): in the same launch where the row is split over blocks in whole
+ * 32-element blocks, else by a second launch. Bit-identical to ct_cuda_rmsnorm followed by
+ * ct_cuda_mmv_quantize of its output. */
+cudaError_t ct_cuda_rmsnorm_q16(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
+                                const ct_tensor *weight, float eps, void *act, size_t act_bytes);
 cudaError_t ct_cuda_layernorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
                               const ct_tensor *weight, const ct_tensor *bias, float eps);
 /* positions from batch->pos; x is [n_tokens rows][n_heads * head_dim] or already split into heads

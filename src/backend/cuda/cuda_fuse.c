@@ -17,6 +17,9 @@
  *     computes the cos/sin pairs once, rotates q and k, stores k and v), when the two ropes are
  *     the same and q, k, v do not overlap. Bit-identical; saves 2 launches per layer.
  *
+ *   rmsnorm(y) ; GEMV ops on y            ->   the norm also writes y as their Q16 input
+ *     (ct_cuda_rmsnorm_q16), and they skip their quantizer launch (mark_q16_inputs).
+ *
  * The matmul fusions only for GEMV-sized batches (the GEMV path, whose results these reproduce
  * bit for bit; see CUDA_FUSE_MAX_TOKENS); rope_store for any batch; none in batch-invariant
  * passes.
@@ -184,6 +187,39 @@ static bool rope_store_triple(const cuda_state *s, size_t i, cuda_op *fused) {
     return true;
 }
 
+/* the input of a GEMV op (one the fusion made, or a GEMV-sized matmul) whose weights take the
+ * integer path, or NULL */
+static const ct_tensor *q16_gemv_input(const cuda_op *op) {
+    switch ((cuda_op_kind)op->kind) {
+    case CUDA_OP_MATMUL:
+        return gemv_matmul(op) && ct_cuda_mmv_takes_q16(op->t[1].type, op->t[3].ne1) ? &op->t[3] : NULL;
+    case CUDA_OP_MATMUL_ADD: return ct_cuda_mmv_takes_q16(op->t[1].type, op->t[3].ne1) ? &op->t[3] : NULL;
+    case CUDA_OP_MATMUL_MULTI: return ct_cuda_mmv_takes_q16(op->t[3].type, op->t[9].ne1) ? &op->t[9] : NULL;
+    case CUDA_OP_MATMUL_GLU: return ct_cuda_mmv_takes_q16(op->t[3].type, op->t[7].ne1) ? &op->t[7] : NULL;
+    default: return NULL;
+    }
+}
+
+/* An RMSNorm whose output feeds the GEMV ops right after it writes that output as their Q16
+ * input too (ct_cuda_rmsnorm_q16, mostly in the same launch), and they skip their quantizer
+ * launch: the run of consumers ends at the first other op, so nothing rewrites the scratch in
+ * between. Saves 1-2 launches per layer (the q/k/v and gate/up inputs). */
+static void mark_q16_inputs(cuda_state *s) {
+    for (size_t i = 0; i + 1 < s->n_ops; i++) {
+        cuda_op *norm = &s->ops[i];
+        const ct_tensor *y = &norm->t[0];
+        if (norm->kind != CUDA_OP_RMSNORM || y->ne0 % 32 != 0 || y->row_bytes % 16 != 0 || (uintptr_t)y->data % 16 != 0)
+            continue;
+        size_t j = i + 1;
+        for (; j < s->n_ops; j++) {
+            const ct_tensor *in = q16_gemv_input(&s->ops[j]);
+            if (!in || !same_view(in, y)) break;
+            s->ops[j].flags |= CUDA_OP_Q16_IN;
+        }
+        if (j > i + 1) norm->flags |= CUDA_OP_Q16_OUT;
+    }
+}
+
 void ct_cuda_fuse_ops(cuda_state *s) {
     if (!s->fuse || s->batch_invariant) return; /* invariant passes keep one matmul kernel */
     size_t out = 0;
@@ -202,6 +238,7 @@ void ct_cuda_fuse_ops(cuda_state *s) {
         s->ops[out++] = op;
     }
     s->n_ops = out;
+    mark_q16_inputs(s);
 }
 
 size_t ct_cuda_fused_glu_scratch_bytes(const cuda_state *s) {

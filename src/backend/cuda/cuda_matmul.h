@@ -63,6 +63,10 @@ void ct_cuda_matmul_set_batch_invariant(ct_cuda_matmul *mm, bool on);
  * Returns the launch error, cudaSuccess when enqueued. */
 cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
                                const ct_tensor *in);
+/* The same; act_ready: the GEMV's Q16 input is already in this module's scratch
+ * (ct_cuda_mmv_scratch.act_ready; cuda_fuse.c's norm fusion). */
+cudaError_t ct_cuda_matmul_run_q16(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w, const ct_tensor *bias,
+                                   const ct_tensor *in, bool act_ready);
 
 /* out[t] = F32 row rows[t] of table (any supported type), rows a device array of n ids;
  * used for the embedding lookup. */

@@ -39,10 +39,17 @@ ct_cuda_mmv_kernel ct_cuda_mmv_get_kernel(void);
 typedef struct ct_cuda_mmv_scratch {
     void *act;
     size_t act_bytes;
+    /* act already holds this call's input as Q16 rows (ct_cuda_rmsnorm_q16 wrote them): no
+     * quantizer launch. The caller vouches for it; a call that does not take the integer path
+     * reads the F32 input as always. */
+    bool act_ready;
     void *glu;
     size_t glu_bytes;
 } ct_cuda_mmv_scratch;
 size_t ct_cuda_mmv_act_bytes(int64_t n_tokens, int64_t row);
+/* whether a call on weights of this type over n_tokens rows takes the integer path (given a
+ * scratch), in the current kernel mode */
+bool ct_cuda_mmv_takes_q16(uint32_t type, int64_t n_tokens);
 /* The integer path's quantizer on its own (for tests): in's in->ne1 rows of in->ne0 F32 (a
  * multiple of 32; 16-byte aligned rows) to Q16 rows of ct_cuda_mmv_act_bytes(1, ne0) bytes at
  * act: int8 qs[ne0] | int8 ql[ne0] | float d[ne0/32], rounded as the CPU's Q16 quantizer. */

@@ -203,12 +203,13 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
     const ct_cuda_batch *b = &s->batch;
     const ct_tensor *t0 = get(op, 0), *t1 = get(op, 1), *t2 = get(op, 2), *t3 = get(op, 3);
     ct_cuda_mmv_scratch scratch = ct_cuda_matmul_mmv_scratch(s->mm);
+    scratch.act_ready = (op->flags & CUDA_OP_Q16_IN) != 0;
     scratch.glu = s->glu_scratch;
     scratch.glu_bytes = s->glu_scratch_bytes;
     switch ((cuda_op_kind)op->kind) {
     case CUDA_OP_EMBED: return ct_cuda_get_rows(st, t0, t1, b->token, (int32_t)t0->ne1);
     case CUDA_OP_ADD_POSITIONS: return ct_cuda_add_positions(st, b, t0, t1);
-    case CUDA_OP_MATMUL: return ct_cuda_matmul_run(s->mm, t0, t1, t2, t3);
+    case CUDA_OP_MATMUL: return ct_cuda_matmul_run_q16(s->mm, t0, t1, t2, t3, scratch.act_ready);
     case CUDA_OP_MATMUL_ADD: return ct_cuda_mmv_add(st, t0, t1, t2, t3, &scratch);
     case CUDA_OP_MATMUL_MULTI: {
         const ct_tensor *outs[3] = {0}, *ws[3] = {0}, *bs[3] = {0};
@@ -229,7 +230,9 @@ cudaError_t ct_cuda_run_op(cuda_state *s, const cuda_op *op) {
         if (e == cudaSuccess) e = geglu ? ct_cuda_geglu(st, t0, t1, t2) : ct_cuda_swiglu(st, t0, t1, t2);
         return e;
     }
-    case CUDA_OP_RMSNORM: return ct_cuda_rmsnorm(st, t0, t1, t2, op->f);
+    case CUDA_OP_RMSNORM:
+        if (op->flags & CUDA_OP_Q16_OUT) return ct_cuda_rmsnorm_q16(st, t0, t1, t2, op->f, scratch.act, scratch.act_bytes);
+        return ct_cuda_rmsnorm(st, t0, t1, t2, op->f);
     case CUDA_OP_LAYERNORM: return ct_cuda_layernorm(st, t0, t1, t2, t3, op->f);
     case CUDA_OP_ROPE: {
         ct_rope rope = op->rope;

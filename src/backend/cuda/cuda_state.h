@@ -49,6 +49,11 @@ typedef enum cuda_op_kind {
 
 #define CUDA_OP_MAX_TENSORS 10
 
+/* cuda_op.flags: an RMSNorm that also writes its output as the GEMV's Q16 input into the
+ * matmul module's scratch, and the GEMV ops right after it that read it from there */
+#define CUDA_OP_Q16_OUT 1u
+#define CUDA_OP_Q16_IN 2u
+
 /* One recorded op. Zeroed before it is filled (padding included), so two passes with the same
  * ops compare equal byte for byte: that comparison is what licenses a graph replay. */
 typedef struct cuda_op {
@@ -56,6 +61,7 @@ typedef struct cuda_op {
     uint32_t present; /* bit i: t[i] given (optional tensors: bias, norm weight) */
     int32_t i;        /* gather_outputs' first row */
     float f;          /* eps, scale */
+    uint32_t flags;   /* CUDA_OP_Q16_* (set by the fusion pass) */
     ct_tensor t[CUDA_OP_MAX_TENSORS];
     ct_tensor aux;    /* layernorm's bias, rope's freq_factors */
     ct_rope rope;     /* freq_factors pointer cleared: see aux */

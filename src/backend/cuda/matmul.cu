@@ -354,7 +354,7 @@ extern "C" ct_status ct_cuda_matmul_reserve(ct_cuda_matmul *mm, int64_t max_toke
 }
 
 extern "C" ct_cuda_mmv_scratch ct_cuda_matmul_mmv_scratch(const ct_cuda_matmul *mm) {
-    ct_cuda_mmv_scratch s = {mm->act, mm->act_bytes, NULL, 0};
+    ct_cuda_mmv_scratch s = {mm->act, mm->act_bytes, false, NULL, 0};
     return s;
 }
 
@@ -543,6 +543,11 @@ static cudaError_t run_cublas(ct_cuda_matmul *mm, const ct_tensor *out, const ct
 
 extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w,
                                           const ct_tensor *bias, const ct_tensor *in) {
+    return ct_cuda_matmul_run_q16(mm, out, w, bias, in, false);
+}
+
+extern "C" cudaError_t ct_cuda_matmul_run_q16(ct_cuda_matmul *mm, const ct_tensor *out, const ct_tensor *w,
+                                              const ct_tensor *bias, const ct_tensor *in, bool act_ready) {
     /* the core validated the model; these checks are cheap and keep a bad call from reading
      * or writing out of bounds */
     const char *problem = weight_layout_problem(w);
@@ -560,7 +565,8 @@ extern "C" cudaError_t ct_cuda_matmul_run(ct_cuda_matmul *mm, const ct_tensor *o
 
     ct_mm_path path = mm->invariant ? CT_MM_PATH_FUSED : choose_path(mm->mode, mm->fused_max, n, w->type);
     if (path == CT_MM_PATH_MMV) {
-        const ct_cuda_mmv_scratch scratch = ct_cuda_matmul_mmv_scratch(mm);
+        ct_cuda_mmv_scratch scratch = ct_cuda_matmul_mmv_scratch(mm);
+        scratch.act_ready = act_ready;
         return ct_cuda_mmv(mm->stream, out, w, bias, in, &scratch);
     }
     /* an F16 copy makes cuBLAS the better path for every batch past the GEMV: no dequantization */

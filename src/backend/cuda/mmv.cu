@@ -236,9 +236,11 @@ cudaError_t with_q16(Prepared &r, const ct_tensor *in, const ct_cuda_mmv_scratch
         reinterpret_cast<uintptr_t>(scratch->act) % 16 != 0)
         return cudaSuccess;
     uint8_t *act = static_cast<uint8_t *>(scratch->act);
-    const cudaError_t e = q16_quantize(static_cast<const float *>(in->data), p.in_stride, static_cast<int>(k),
-                                       static_cast<int>(r.n), act, stride, stream);
-    if (e != cudaSuccess) return e;
+    if (!scratch->act_ready) {
+        const cudaError_t e = q16_quantize(static_cast<const float *>(in->data), p.in_stride, static_cast<int>(k),
+                                           static_cast<int>(r.n), act, stride, stream);
+        if (e != cudaSuccess) return e;
+    }
     p.act = act;
     p.act_stride = stride;
     return cudaSuccess;
@@ -299,6 +301,12 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
 }
 
 } // namespace
+
+extern "C" bool ct_cuda_mmv_takes_q16(uint32_t type, int64_t n_tokens) {
+    const TypeInfo *ti = type_info(type);
+    return ti && ti->q16 && ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT && n_tokens >= 1 &&
+           n_tokens <= kDirectMaxTokens;
+}
 
 extern "C" size_t ct_cuda_mmv_act_bytes(int64_t n_tokens, int64_t row) {
     if (n_tokens <= 0 || row <= 0) return 0;

@@ -46,6 +46,42 @@ __device__ __forceinline__ int dp4a_us(uint32_t u, uint32_t a, int c) {
 }
 __device__ __forceinline__ uint32_t ld_act32(const int8_t *p) { return __ldg(reinterpret_cast<const unsigned *>(p)); }
 __device__ __forceinline__ float ld_act_d(const float *p) { return __ldg(p); }
+
+/* Four consecutive values x of a 32-element block whose other 28 are held by the seven other
+ * threads of an aligned group of eight lanes (all eight call it together): their Q16 halves as
+ * packed bytes, and the block's d. Rounded as the CPU's Q16 quantizer: d = absmax/32512,
+ * V = round-to-nearest-even(clamp(x * (32512/absmax))), qs = floor((V + 128)/256),
+ * ql = max(V - 256 qs, -127); a NaN is skipped by the absmax and becomes -32512. */
+__device__ __forceinline__ void q16_quantize4(const float (&x)[4], uint32_t &qs, uint32_t &ql, float &d) {
+    float amax = fmaxf(fmaxf(fabsf(x[0]), fabsf(x[1])), fmaxf(fabsf(x[2]), fabsf(x[3]))); /* fmaxf skips NaN */
+    const unsigned group = 0xFFu << (threadIdx.x & 24);
+#pragma unroll
+    for (int m = 1; m < 8; m <<= 1) amax = fmaxf(amax, __shfl_xor_sync(group, amax, m));
+    const float lim = 32512.0f;
+    const float id = amax > 0.0f ? lim / amax : 0.0f;
+    qs = ql = 0;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float v = __fmul_rn(x[j], id);
+        v = v > -lim ? v : -lim; /* NaN -> -lim, as the CPU's clamp */
+        v = v < lim ? v : lim;
+        const int V = __float2int_rn(v);
+        const int h = (V + 128) >> 8;
+        int l = V - 256 * h;
+        l = l < -127 ? -127 : l;
+        qs |= (static_cast<uint32_t>(h) & 0xFFu) << (8 * j);
+        ql |= (static_cast<uint32_t>(l) & 0xFFu) << (8 * j);
+    }
+    d = amax / lim;
+}
+
+/* q16_quantize4's results stored into the Q16 row `row` of k elements, for the values at
+ * column col (a multiple of 4); the group's first thread stores d. */
+__device__ __forceinline__ void q16_store4(uint8_t *row, int64_t k, int64_t col, uint32_t qs, uint32_t ql, float d) {
+    *reinterpret_cast<uint32_t *>(row + col) = qs;
+    *reinterpret_cast<uint32_t *>(row + k + col) = ql;
+    if ((col & 31) == 0) reinterpret_cast<float *>(row + 2 * k)[col >> 5] = d;
+}
 #endif
 
 /* Lane s's slice of one quantization block (first column col0) of the R rows in raw, against

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #include "backend/cuda/cuda_elementwise.h"
+#include "backend/cuda/cuda_mmv.h"
+#include "backend/cuda/mmv_q16.cuh"
 
 namespace {
 
@@ -123,9 +125,12 @@ __global__ void __launch_bounds__(kMaxThreads)
 constexpr int kSplitThreads = 128;
 constexpr int kBatch = 8;
 
+/* act: NULL, or (V = 4, slices of whole 32-element blocks) the output's Q16 rows too, act_stride
+ * bytes apart: each group of eight threads quantizes the 32 values it has just written. */
 template <int V>
 __global__ void __launch_bounds__(kSplitThreads)
-    rmsnorm_split(rows_view out, rows_view in, const float *w, int n, float eps, int slice) {
+    rmsnorm_split(rows_view out, rows_view in, const float *w, int n, float eps, int slice, uint8_t *act,
+                  int64_t act_stride) {
     __shared__ double partial[kWarp];
     const int64_t r = blockIdx.x;
     const float *x = in.row(r);
@@ -147,7 +152,27 @@ __global__ void __launch_bounds__(kSplitThreads)
 
     const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     const int end = min(n, (int)(blockIdx.y + 1) * slice);
-    scale_range<V>(out.row(r), x, w, inv, (int)blockIdx.y * slice + threadIdx.x * V, end, step);
+    const int begin = (int)blockIdx.y * slice + threadIdx.x * V;
+    if constexpr (V == 4) {
+        if (act) { /* uniform: the launch's choice */
+            float *y = out.row(r);
+            uint8_t *q = act + r * act_stride;
+            for (int j = begin; j < end; j += step) { /* a group's eight threads are all in or all out */
+                float v[4], wv[4];
+                load_vec<4>(x + j, v);
+                load_or<4>(w, j, 1.0f, wv);
+#pragma unroll
+                for (int k = 0; k < 4; k++) v[k] = __fmul_rn(__fmul_rn(v[k], inv), wv[k]);
+                store_vec<4>(y + j, v);
+                uint32_t qs, ql;
+                float d;
+                ct_mmv::q16_quantize4(v, qs, ql, d);
+                ct_mmv::q16_store4(q, n, j, qs, ql, d);
+            }
+            return;
+        }
+    }
+    scale_range<V>(out.row(r), x, w, inv, begin, end, step);
 }
 
 /* out = (float)(x - mean) * (float)(1 / sqrt(var + eps)) * w + b, as ct_cpu_layernorm
@@ -263,13 +288,9 @@ bool overlapping(const ct_tensor *a, const ct_tensor *b) {
 
 bool same_shape(const ct_tensor *a, const ct_tensor *b) { return a->ne0 == b->ne0 && a->ne1 == b->ne1; }
 
-} // namespace
-
-extern "C" cudaError_t ct_cuda_rmsnorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
-                                       const ct_tensor *weight, float eps) {
-    if (!valid_rows(out) || !valid_rows(in) || !same_shape(out, in) || !valid_vector(weight, in->ne0) ||
-        in->ne1 > INT32_MAX)
-        return cudaErrorInvalidValue;
+/* ct_cuda_rmsnorm and, with act, ct_cuda_rmsnorm_q16 (arguments checked by the callers) */
+cudaError_t rmsnorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in, const ct_tensor *weight, float eps,
+                    void *act, size_t act_bytes) {
     if (in->ne1 == 0) return cudaSuccess;
     const bool vec = rows_vec4(out) && rows_vec4(in) && vector_vec4(weight);
     const int n = (int)in->ne0;
@@ -283,18 +304,46 @@ extern "C" cudaError_t ct_cuda_rmsnorm(cudaStream_t stream, const ct_tensor *out
         if (overlapping(out, in)) slices = 1;
         const int64_t per = (n_vec + slices - 1) / slices * (vec ? 4 : 1);
         const dim3 grid((unsigned)in->ne1, (unsigned)slices);
+        /* the Q16 rows in the same launch where every slice is whole 32-element blocks */
+        const bool fused = act && vec && per % 32 == 0 && n % 32 == 0;
         if (vec)
-            rmsnorm_split<4><<<grid, kSplitThreads, 0, stream>>>(view(out), view(in), data_or_null(weight), n, eps, (int)per);
+            rmsnorm_split<4><<<grid, kSplitThreads, 0, stream>>>(view(out), view(in), data_or_null(weight), n, eps,
+                                                                 (int)per, fused ? (uint8_t *)act : NULL,
+                                                                 (int64_t)ct_cuda_mmv_act_bytes(1, n));
         else
-            rmsnorm_split<1><<<grid, kSplitThreads, 0, stream>>>(view(out), view(in), data_or_null(weight), n, eps, (int)per);
-        return cudaGetLastError();
+            rmsnorm_split<1><<<grid, kSplitThreads, 0, stream>>>(view(out), view(in), data_or_null(weight), n, eps,
+                                                                 (int)per, NULL, 0);
+        cudaError_t e = cudaGetLastError();
+        if (e == cudaSuccess && act && !fused) e = ct_cuda_mmv_quantize(stream, out, act, act_bytes);
+        return e;
     }
     const row_plan p = plan_rows(n_vec, in->ne1);
     if (vec)
         rmsnorm_rows<4><<<p.grid, p.block, 0, stream>>>(view(out), view(in), data_or_null(weight), n, in->ne1, eps);
     else
         rmsnorm_rows<1><<<p.grid, p.block, 0, stream>>>(view(out), view(in), data_or_null(weight), n, in->ne1, eps);
-    return cudaGetLastError();
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess && act) e = ct_cuda_mmv_quantize(stream, out, act, act_bytes);
+    return e;
+}
+
+} // namespace
+
+extern "C" cudaError_t ct_cuda_rmsnorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
+                                       const ct_tensor *weight, float eps) {
+    if (!valid_rows(out) || !valid_rows(in) || !same_shape(out, in) || !valid_vector(weight, in->ne0) ||
+        in->ne1 > INT32_MAX)
+        return cudaErrorInvalidValue;
+    return rmsnorm(stream, out, in, weight, eps, NULL, 0);
+}
+
+extern "C" cudaError_t ct_cuda_rmsnorm_q16(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
+                                           const ct_tensor *weight, float eps, void *act, size_t act_bytes) {
+    if (!valid_rows(out) || !valid_rows(in) || !same_shape(out, in) || !valid_vector(weight, in->ne0) ||
+        in->ne1 > INT32_MAX || !act || (uintptr_t)act % 16 != 0 || in->ne0 % 32 != 0 || out->row_bytes % 16 != 0 ||
+        (uintptr_t)out->data % 16 != 0 || act_bytes < ct_cuda_mmv_act_bytes(in->ne1, in->ne0))
+        return cudaErrorInvalidValue;
+    return rmsnorm(stream, out, in, weight, eps, act, act_bytes);
 }
 
 extern "C" cudaError_t ct_cuda_layernorm(cudaStream_t stream, const ct_tensor *out, const ct_tensor *in,
