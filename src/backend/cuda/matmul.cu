@@ -144,6 +144,10 @@ extern "C" ct_status ct_cuda_weight_upload(const ct_tensor *w, void *dev) {
     if ((uintptr_t)dev % 16 != 0)
         return ct_fail(CT_ERR_INVALID_ARGUMENT, "weight %s: device address %p is not 16-byte aligned", name, dev);
     cudaError_t e = cudaMemcpy(dev, w->data, ct_cuda_weight_device_bytes(w), cudaMemcpyHostToDevice);
+    /* from pageable memory cudaMemcpy returns once the bytes are staged, before the DMA has
+     * landed, and the backend's kernels run on a non-blocking stream that does not wait for
+     * the legacy one: wait here */
+    if (e == cudaSuccess) e = cudaStreamSynchronize(cudaStreamLegacy);
     if (e != cudaSuccess)
         return ct_fail(CT_ERR_DEVICE, "weight %s: uploading %zu bytes: %s", name, ct_cuda_weight_device_bytes(w),
                        cudaGetErrorString(e));

@@ -68,7 +68,7 @@ const TypeInfo *type_info(uint32_t type) {
 /* ---- fallback for unquantized weights of any shape: one warp per row ----------------- */
 
 constexpr int kFallbackWarps = 4;
-constexpr int kDirectMaxTokens = 2; /* see p.direct below */
+constexpr int kDirectMaxTokens = CT_CUDA_MMV_MAX_TOKENS; /* see p.direct below */
 
 template <int N>
 __global__ void __launch_bounds__(32 * kFallbackWarps) mmv_float_fallback(const Params p, uint32_t type, int ne0) {
@@ -194,11 +194,10 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
     p.stages = 0;                          /* set by the launcher */
     p.epilogue = kStore;
-    /* The direct kernel up to 2 tokens only: its 3..8-token form (no per-group sums, 2 rows a
-     * block, capped at 128 registers) wrote NaN for every output of two cases of
-     * test_cuda_mmv on an H200 (Q4_1 33x4160 at 8 tokens, Q4_K 33x11008 at 6; the same two on
-     * an earlier H200 run) while passing on an H100. Until the cause is found those batches
-     * take the ring kernel, which passes everywhere (8 tokens: ~10% slower). */
+    /* The direct kernel for every token count. Its 3..8-token form was set aside for a while:
+     * two cases of test_cuda_mmv came out all NaN on an H200. That was the test's race (its
+     * NaN poison, a cudaMemset on the legacy stream, against a non-blocking stream), not the
+     * kernel. */
     const ct_cuda_mmv_kernel kernel = ct_cuda_mmv_get_kernel();
     p.direct = (kernel == CT_CUDA_MMV_DIRECT || kernel == CT_CUDA_MMV_DIRECT_F32) && n <= kDirectMaxTokens;
     p.act = nullptr; /* set by with_q16 */

@@ -16,7 +16,7 @@
  * row indices, so both halves of an output are in the block and it applies the GLU itself.
  * Loads in flight: R rows x the lane's slice bytes per lane, every lane of every resident
  * warp, with nothing staged. Summation order is fixed: a result does not depend on timing.
- * With p.act (N <= 2) the activations are Q16 rows and direct_sums_q16 takes the same blocks
+ * With p.act the activations are Q16 rows and direct_sums_q16 takes the same blocks
  * with integer dot products (mmv_q16.cuh) in place of the float ones. */
 #ifndef CT_BACKEND_CUDA_MMV_DIRECT_CUH
 #define CT_BACKEND_CUDA_MMV_DIRECT_CUH
@@ -294,13 +294,19 @@ cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
                             dim3(static_cast<unsigned>(blocks)), dim3(kDirectThreads), args, 0, stream);
 }
 
-/* Launch for n = 1..8 tokens; with p.act (Q16 activations) for n = 1..2. */
+/* Launch for n = 1..8 tokens, on Q16 activations where p.act is set. */
 template <class L>
 cudaError_t direct_launch(const Params &p, int n, cudaStream_t stream) {
     if (p.act) {
         switch (n) {
         case 1: return direct_launch_n<L, 1, true>(p, stream);
         case 2: return direct_launch_n<L, 2, true>(p, stream);
+        case 3: return direct_launch_n<L, 3, true>(p, stream);
+        case 4: return direct_launch_n<L, 4, true>(p, stream);
+        case 5: return direct_launch_n<L, 5, true>(p, stream);
+        case 6: return direct_launch_n<L, 6, true>(p, stream);
+        case 7: return direct_launch_n<L, 7, true>(p, stream);
+        case 8: return direct_launch_n<L, 8, true>(p, stream);
         default: return cudaErrorInvalidValue;
         }
     }
