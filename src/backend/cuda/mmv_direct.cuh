@@ -38,6 +38,23 @@ __host__ __device__ constexpr int direct_rows() {
     return N <= 2 ? 4 : 2;
 }
 
+/* Each warp's per-lane sums acc, added over the warp (butterfly), into partial[warp][r * N + t];
+ * then a barrier. */
+template <int R, int N>
+__device__ __forceinline__ void warp_sums_to_partial(const float (&acc)[R][N], float (&partial)[kDirectWarps][R * N]) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < N; t++) {
+            float v = acc[r][t];
+#pragma unroll
+            for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
+            if (lane == 0) partial[warp][r * N + t] = v;
+        }
+    __syncthreads();
+}
+
 /* The R rows at wrow (x p.in's N tokens): each warp's sums into partial[warp][r * N + t],
  * then a barrier. */
 template <class L, int R, int N>
@@ -121,16 +138,7 @@ __device__ __forceinline__ void direct_sums(const Params &p, const uint8_t *cons
         }
     }
 
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < N; t++) {
-            float v = acc[r][t];
-#pragma unroll
-            for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
-            if (lane == 0) partial[warp][r * N + t] = v;
-        }
-    __syncthreads();
+    warp_sums_to_partial<R, N>(acc, partial);
 }
 
 /* direct_sums on Q16 activations (p.act, mmv_q16.cuh): the same blocks per lane and the same
@@ -161,16 +169,7 @@ __device__ __forceinline__ void direct_sums_q16(const Params &p, const uint8_t *
         for (int r = 0; r < R; r++) raw[r] = L::load(wrow[r] + static_cast<uint64_t>(b) * L::TS, s);
         q16_block<L, R, N>(raw, s, b * L::QK, act, acc);
     }
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < N; t++) {
-            float v = acc[r][t];
-#pragma unroll
-            for (int m = 16; m > 0; m >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, m);
-            if (lane == 0) partial[warp][r * N + t] = v;
-        }
-    __syncthreads();
+    warp_sums_to_partial<R, N>(acc, partial);
 }
 
 /* Float or Q16 activations (the launcher picks by p.act). */
@@ -294,33 +293,26 @@ cudaError_t direct_launch_n(const Params &p, cudaStream_t stream) {
                             dim3(static_cast<unsigned>(blocks)), dim3(kDirectThreads), args, 0, stream);
 }
 
+/* Launch for n = 1..8 tokens on F32 (Q = false) or Q16 (Q = true) activations. */
+template <class L, bool Q>
+cudaError_t direct_launch_tokens(const Params &p, int n, cudaStream_t stream) {
+    switch (n) {
+    case 1: return direct_launch_n<L, 1, Q>(p, stream);
+    case 2: return direct_launch_n<L, 2, Q>(p, stream);
+    case 3: return direct_launch_n<L, 3, Q>(p, stream);
+    case 4: return direct_launch_n<L, 4, Q>(p, stream);
+    case 5: return direct_launch_n<L, 5, Q>(p, stream);
+    case 6: return direct_launch_n<L, 6, Q>(p, stream);
+    case 7: return direct_launch_n<L, 7, Q>(p, stream);
+    case 8: return direct_launch_n<L, 8, Q>(p, stream);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
 /* Launch for n = 1..8 tokens, on Q16 activations where p.act is set. */
 template <class L>
 cudaError_t direct_launch(const Params &p, int n, cudaStream_t stream) {
-    if (p.act) {
-        switch (n) {
-        case 1: return direct_launch_n<L, 1, true>(p, stream);
-        case 2: return direct_launch_n<L, 2, true>(p, stream);
-        case 3: return direct_launch_n<L, 3, true>(p, stream);
-        case 4: return direct_launch_n<L, 4, true>(p, stream);
-        case 5: return direct_launch_n<L, 5, true>(p, stream);
-        case 6: return direct_launch_n<L, 6, true>(p, stream);
-        case 7: return direct_launch_n<L, 7, true>(p, stream);
-        case 8: return direct_launch_n<L, 8, true>(p, stream);
-        default: return cudaErrorInvalidValue;
-        }
-    }
-    switch (n) {
-    case 1: return direct_launch_n<L, 1, false>(p, stream);
-    case 2: return direct_launch_n<L, 2, false>(p, stream);
-    case 3: return direct_launch_n<L, 3, false>(p, stream);
-    case 4: return direct_launch_n<L, 4, false>(p, stream);
-    case 5: return direct_launch_n<L, 5, false>(p, stream);
-    case 6: return direct_launch_n<L, 6, false>(p, stream);
-    case 7: return direct_launch_n<L, 7, false>(p, stream);
-    case 8: return direct_launch_n<L, 8, false>(p, stream);
-    default: return cudaErrorInvalidValue;
-    }
+    return p.act ? direct_launch_tokens<L, true>(p, n, stream) : direct_launch_tokens<L, false>(p, n, stream);
 }
 
 } // namespace ct_mmv
