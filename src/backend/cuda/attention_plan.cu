@@ -97,8 +97,13 @@ extern "C" ct_status ct_cuda_attention_plan(const ct_forward_batch *batch, int32
      * and of the layer (head counts, dims, window, cache type), which a captured graph fixes:
      * n_tokens (bits 0-19): kv_store's grid, the meta layout;
      * n_dec (20-39), n_tiles (40-57): the decode, combine and prefill grids;
-     * ctx_log2 (58-63): the number of splits (ctx_log2 < 32: positions are int32) */
+     * ctx_log2 (58-63): the number of splits (ctx_log2 < 32: positions are int32); every
+     * context up to CT_ATTN_MIN_SPLIT_KEYS takes one split and no scratch, so those share one
+     * key (a decode from position 0 replays one graph through its first 128 tokens, not one
+     * capture per power of two) */
+    const int32_t one_split_log2 = ceil_log2(CT_ATTN_MIN_SPLIT_KEYS);
+    const int32_t key_ctx = s.n_dec && s.ctx_log2 < one_split_log2 ? one_split_log2 : s.ctx_log2;
     *shape_key =
-        (uint64_t)s.n_tokens | (uint64_t)s.n_dec << 20 | (uint64_t)s.n_tiles << 40 | (uint64_t)s.ctx_log2 << 58;
+        (uint64_t)s.n_tokens | (uint64_t)s.n_dec << 20 | (uint64_t)s.n_tiles << 40 | (uint64_t)key_ctx << 58;
     return CT_OK;
 }
