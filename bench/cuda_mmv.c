@@ -213,7 +213,7 @@ static void bench_shape(timer *tm, ct_type type, int64_t rows, int64_t cols) {
     c.scratch.act_bytes = ct_cuda_mmv_act_bytes(max_n, cols);
     CK(cudaMalloc(&c.scratch.act, c.scratch.act_bytes));
 
-    static const ct_cuda_mmv_kernel kernels[] = {CT_CUDA_MMV_DIRECT, CT_CUDA_MMV_DIRECT_F32, CT_CUDA_MMV_RING};
+    static const ct_cuda_mmv_kernel kernels[] = {CT_CUDA_MMV_DIRECT_Q16, CT_CUDA_MMV_DIRECT, CT_CUDA_MMV_RING};
     static const char *const kernel_names[] = {"q16", "f32", "ring"};
     for (size_t k = 0; k < sizeof token_counts / sizeof token_counts[0] * 3; k++) {
         const int n = token_counts[k / 3];

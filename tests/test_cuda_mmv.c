@@ -156,7 +156,7 @@ static void q16_round(const float *x, int64_t n, float *out) {
 
 /* which calls take the integer path: the direct mode, a lane decoder */
 static int takes_q16(ct_type type, int n) {
-    if (ct_cuda_mmv_get_kernel() != CT_CUDA_MMV_DIRECT || n < 1 || n > MAX_N) return 0;
+    if (ct_cuda_mmv_get_kernel() != CT_CUDA_MMV_DIRECT_Q16 || n < 1 || n > MAX_N) return 0;
     return type == CT_TYPE_Q4_0 || type == CT_TYPE_Q4_1 || type == CT_TYPE_Q8_0 || type == CT_TYPE_Q4_K ||
            type == CT_TYPE_Q5_K || type == CT_TYPE_Q6_K;
 }
@@ -538,7 +538,7 @@ static void test_q16_nan(cudaStream_t stream, ct_test_rng *rng) {
     const ct_tensor tin = tensor(d_x, CT_TYPE_F32, 2304, 1, sizeof x, "in");
     const ct_tensor tout = tensor(d_out, CT_TYPE_F32, 8, 1, 8 * sizeof(float), "out");
     for (int mode = 0; mode < 2; mode++) {
-        ct_cuda_mmv_set_kernel(mode == 0 ? CT_CUDA_MMV_DIRECT : CT_CUDA_MMV_DIRECT_F32);
+        ct_cuda_mmv_set_kernel(mode == 0 ? CT_CUDA_MMV_DIRECT_Q16 : CT_CUDA_MMV_DIRECT);
         CHECK(ct_cuda_mmv(stream, &tout, &tw, NULL, &tin, &scratch) == cudaSuccess);
         CU(cudaStreamSynchronize(stream));
         float got[8];
@@ -580,8 +580,8 @@ int main(void) {
     CU(cudaMalloc(&scratch.act, scratch.act_bytes));
     test_quantizer(stream, &rng);
     test_q16_nan(stream, &rng);
-    /* every mode: the direct kernel on Q16 (the default) and on F32 input, the ring kernel */
-    const ct_cuda_mmv_kernel kernels[] = {CT_CUDA_MMV_DIRECT, CT_CUDA_MMV_DIRECT_F32, CT_CUDA_MMV_RING};
+    /* every mode: the direct kernel on Q16 and on F32 input (the default), the ring kernel */
+    const ct_cuda_mmv_kernel kernels[] = {CT_CUDA_MMV_DIRECT_Q16, CT_CUDA_MMV_DIRECT, CT_CUDA_MMV_RING};
     for (size_t k = 0; k < sizeof kernels / sizeof kernels[0]; k++) {
         ct_cuda_mmv_set_kernel(kernels[k]);
         CHECK(ct_cuda_mmv_get_kernel() == kernels[k]);

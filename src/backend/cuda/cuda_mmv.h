@@ -20,13 +20,16 @@ extern "C" {
 bool ct_cuda_mmv_type_supported(uint32_t type);
 
 /* Which kernel runs: CT_CUDA_MMV_DIRECT (the default) loads each lane's slice of a block
- * straight into registers (mmv_direct.cuh) for Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K, and dots the weights with the input quantized to Q16 (two int8 halves a value, the
- * CPU fast path's format; mmv_q16.cuh) where the call brings an activation scratch;
- * CT_CUDA_MMV_DIRECT_F32 is the same kernel on the F32 input (as without a scratch);
+ * straight into registers (mmv_direct.cuh) for Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K (Q6_K
+ * from 2 tokens) up to 2 tokens, on the F32 input; CT_CUDA_MMV_DIRECT_Q16 is the same kernel
+ * for 1..8 tokens dotting the weights with the input quantized to Q16 (two int8 halves a
+ * value, the CPU fast path's format; mmv_q16.cuh) where the call brings an activation
+ * scratch: opt-in (CTORCH_CUDA_MMV=q16) until it has been measured and tested on a GPU;
  * CT_CUDA_MMV_RING runs the ring kernel (mmv_kernel.cuh) for every type, which also takes the
- * other types in the direct modes. Process-wide: set it before launching (the
- * CUDA matmul module sets it from CTORCH_CUDA_MMV at create; tests and benchmarks compare them). */
-typedef enum { CT_CUDA_MMV_DIRECT = 0, CT_CUDA_MMV_RING = 1, CT_CUDA_MMV_DIRECT_F32 = 2 } ct_cuda_mmv_kernel;
+ * other types and the token counts the direct modes leave. Process-wide: set it before
+ * launching (the CUDA matmul module sets it from CTORCH_CUDA_MMV at create; tests and
+ * benchmarks compare them). */
+typedef enum { CT_CUDA_MMV_DIRECT = 0, CT_CUDA_MMV_RING = 1, CT_CUDA_MMV_DIRECT_Q16 = 2 } ct_cuda_mmv_kernel;
 void ct_cuda_mmv_set_kernel(ct_cuda_mmv_kernel kernel);
 ct_cuda_mmv_kernel ct_cuda_mmv_get_kernel(void);
 

@@ -2,7 +2,7 @@
  * each call picks one of three paths by the number of tokens n:
  *
  *   n <= CT_CUDA_MMV_MAX_TOKENS       ct_cuda_mmv (decode GEMV, cuda_mmv.h): F32 activations,
- *                                     or Q16 ones in mm->act (up to 2 tokens), every weight
+ *                                     or Q16 ones in mm->act (CTORCH_CUDA_MMV=q16), every weight
  *                                     byte read once;
  *   n <= CT_MM_FUSED_MAX_TOKENS (64)  the fused kernel (dequant_mma.cuh): activations to F16,
  *                                     weight tiles dequantized in shared memory, mma.sync;
@@ -218,11 +218,11 @@ extern "C" ct_status ct_cuda_matmul_create(cudaStream_t stream, ct_cuda_matmul *
                        getenv("CTORCH_CUDA_FUSED_MAX"));
     const char *mmv_kernel = getenv("CTORCH_CUDA_MMV");
     if (mmv_kernel && *mmv_kernel && strcmp(mmv_kernel, "direct") != 0 && strcmp(mmv_kernel, "ring") != 0 &&
-        strcmp(mmv_kernel, "f32") != 0)
-        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected direct, f32 or ring", mmv_kernel);
+        strcmp(mmv_kernel, "q16") != 0)
+        return ct_fail(CT_ERR_INVALID_ARGUMENT, "CTORCH_CUDA_MMV=%s: expected direct, q16 or ring", mmv_kernel);
     ct_cuda_mmv_set_kernel(!mmv_kernel                       ? CT_CUDA_MMV_DIRECT
                            : strcmp(mmv_kernel, "ring") == 0 ? CT_CUDA_MMV_RING
-                           : strcmp(mmv_kernel, "f32") == 0  ? CT_CUDA_MMV_DIRECT_F32
+                           : strcmp(mmv_kernel, "q16") == 0  ? CT_CUDA_MMV_DIRECT_Q16
                                                              : CT_CUDA_MMV_DIRECT);
     ct_cuda_matmul *mm = (ct_cuda_matmul *)calloc(1, sizeof *mm);
     if (!mm) return ct_fail(CT_ERR_OUT_OF_MEMORY, "CUDA matmul: out of host memory");

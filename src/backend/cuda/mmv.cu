@@ -68,7 +68,9 @@ const TypeInfo *type_info(uint32_t type) {
 /* ---- fallback for unquantized weights of any shape: one warp per row ----------------- */
 
 constexpr int kFallbackWarps = 4;
-constexpr int kDirectMaxTokens = CT_CUDA_MMV_MAX_TOKENS; /* see p.direct below */
+/* Token counts of the direct kernel (see p.direct below): on F32 input up to 2, on Q16 all. */
+constexpr int kDirectMaxTokensF32 = 2;
+constexpr int kDirectMaxTokensQ16 = CT_CUDA_MMV_MAX_TOKENS;
 
 template <int N>
 __global__ void __launch_bounds__(32 * kFallbackWarps) mmv_float_fallback(const Params p, uint32_t type, int ne0) {
@@ -194,12 +196,14 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
     p.nb = static_cast<int>(ne0 / ti->qk); /* fast kernel only */
     p.stages = 0;                          /* set by the launcher */
     p.epilogue = kStore;
-    /* The direct kernel for every token count. Its 3..8-token form was set aside for a while:
-     * two cases of test_cuda_mmv came out all NaN on an H200. That was the test's race (its
-     * NaN poison, a cudaMemset on the legacy stream, against a non-blocking stream), not the
-     * kernel. */
+    /* The direct kernel on F32 input up to 2 tokens: its 3..8-token form wrote NaN for every
+     * output of two cases of test_cuda_mmv on an H200. The likely cause is the test's own race
+     * (its NaN poison, a cudaMemset on the legacy stream, against a non-blocking stream; fixed
+     * in the test), but that has not yet been run on a GPU, so 3..8 tokens stay on the ring
+     * kernel there. The Q16 mode (opt-in) takes the direct kernel for every count. */
     const ct_cuda_mmv_kernel kernel = ct_cuda_mmv_get_kernel();
-    p.direct = (kernel == CT_CUDA_MMV_DIRECT || kernel == CT_CUDA_MMV_DIRECT_F32) && n <= kDirectMaxTokens;
+    p.direct = (kernel == CT_CUDA_MMV_DIRECT && n <= kDirectMaxTokensF32) ||
+               (kernel == CT_CUDA_MMV_DIRECT_Q16 && n <= kDirectMaxTokensQ16);
     p.act = nullptr; /* set by with_q16 */
 
     /* the fast kernel addresses a warp's rows with 32-bit offsets */
@@ -228,7 +232,7 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
 cudaError_t with_q16(Prepared &r, const ct_tensor *in, const ct_cuda_mmv_scratch *scratch, cudaStream_t stream) {
     Params &p = r.p;
     if (!scratch || !scratch->act || !r.fast || !r.ti->q16 || !p.direct ||
-        ct_cuda_mmv_get_kernel() != CT_CUDA_MMV_DIRECT)
+        ct_cuda_mmv_get_kernel() != CT_CUDA_MMV_DIRECT_Q16)
         return cudaSuccess;
     const int64_t k = static_cast<int64_t>(p.nb) * r.ti->qk, stride = q16_row_bytes(k);
     if (k % 32 != 0 || scratch->act_bytes < static_cast<size_t>(stride * r.n) ||
@@ -303,8 +307,8 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
 
 extern "C" bool ct_cuda_mmv_takes_q16(uint32_t type, int64_t n_tokens) {
     const TypeInfo *ti = type_info(type);
-    return ti && ti->q16 && ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT && n_tokens >= 1 &&
-           n_tokens <= kDirectMaxTokens;
+    return ti && ti->q16 && ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT_Q16 && n_tokens >= 1 &&
+           n_tokens <= kDirectMaxTokensQ16;
 }
 
 extern "C" size_t ct_cuda_mmv_act_bytes(int64_t n_tokens, int64_t row) {
