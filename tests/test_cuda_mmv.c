@@ -571,7 +571,7 @@ int main(void) {
     cudaStream_t stream;
     /* a blocking stream: the test's cudaMemset and pageable cudaMemcpy run on the legacy
      * default stream and return before they land, so a non-blocking stream could run a kernel
-     * before the NaN poison or after it (every output NaN: the failures once blamed on the
+     * before the NaN poison or after it (every output NaN: likely the failures blamed on the
      * direct kernel at 3-8 tokens on an H200) */
     CU(cudaStreamCreate(&stream));
     test_errors(stream);
