@@ -25,7 +25,7 @@ timeout 200 $b/bench_cuda_mmv $types >"$OUT/bench_mmv.txt" 2>&1
 cat "$OUT/bench_mmv.txt"; }
 
 echo "=== decode: direct kernel, ring kernel"
-for k in direct ring; do
+for k in direct q16 ring; do
     CTORCH_CUDA_MMV=$k timeout 150 $b/ctorch bench --backend cuda -m $m -m /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3 \
         2>>"$OUT/bench.err" | grep -E "tg128" | sed "s/^/mmv=$k: /"
 done
@@ -42,7 +42,7 @@ grep -E "^\||CUDA host" "$OUT/host128.md" "$OUT/host128.txt"
 
 if [ -z "${CT_NO_NCU:-}" ] && command -v ncu >/dev/null; then
     sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"
-    for k in direct ring; do
+    for k in direct q16 ring; do
         regex=$([ $k = direct ] && echo direct_multi_kernel || echo mmv_kernel)
         # shellcheck disable=SC2086
         timeout 150 ncu --clock-control none $sections -k regex:$regex --launch-skip 3 --launch-count 1 \
