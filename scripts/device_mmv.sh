@@ -43,7 +43,7 @@ grep -E "^\||CUDA host" "$OUT/host128.md" "$OUT/host128.txt"
 if [ -z "${CT_NO_NCU:-}" ] && command -v ncu >/dev/null; then
     sections="--section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy"
     for k in direct q16 ring; do
-        regex=$([ $k = direct ] && echo direct_multi_kernel || echo mmv_kernel)
+        case $k in direct) regex='direct_multi_kernel.*false' ;; q16) regex='direct_multi_kernel.*true' ;; *) regex=mmv_kernel ;; esac
         # shellcheck disable=SC2086
         timeout 150 ncu --clock-control none $sections -k regex:$regex --launch-skip 3 --launch-count 1 \
             $b/bench_cuda_mmv q4_k >"$OUT/ncu_$k.txt" 2>&1
