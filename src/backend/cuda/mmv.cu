@@ -229,11 +229,14 @@ cudaError_t prepare(const ct_tensor *out, const ct_tensor *w, const ct_tensor *b
 /* The direct kernel's integer path where it applies (a type with a lane decoder, the direct
  * kernel's token counts, room in the scratch): the input quantized into `act`, p.act set.
  * Elsewhere p is left as it is (F32 activations). */
+/* the one rule of which calls take the integer path (ct_cuda_mmv_takes_q16 tells callers) */
+bool takes_q16(const TypeInfo *ti, int64_t n) {
+    return ti && ti->q16 && ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT_Q16 && n >= 1 && n <= kDirectMaxTokensQ16;
+}
+
 cudaError_t with_q16(Prepared &r, const ct_tensor *in, const ct_cuda_mmv_scratch *scratch, cudaStream_t stream) {
     Params &p = r.p;
-    if (!scratch || !scratch->act || !r.fast || !r.ti->q16 || !p.direct ||
-        ct_cuda_mmv_get_kernel() != CT_CUDA_MMV_DIRECT_Q16)
-        return cudaSuccess;
+    if (!scratch || !scratch->act || !r.fast || !takes_q16(r.ti, r.n)) return cudaSuccess;
     const int64_t k = static_cast<int64_t>(p.nb) * r.ti->qk, stride = q16_row_bytes(k);
     if (k % 32 != 0 || scratch->act_bytes < static_cast<size_t>(stride * r.n) ||
         reinterpret_cast<uintptr_t>(scratch->act) % 16 != 0)
@@ -306,9 +309,7 @@ cudaError_t multi(cudaStream_t stream, int n_seg, const ct_tensor *const out[], 
 } // namespace
 
 extern "C" bool ct_cuda_mmv_takes_q16(uint32_t type, int64_t n_tokens) {
-    const TypeInfo *ti = type_info(type);
-    return ti && ti->q16 && ct_cuda_mmv_get_kernel() == CT_CUDA_MMV_DIRECT_Q16 && n_tokens >= 1 &&
-           n_tokens <= kDirectMaxTokensQ16;
+    return takes_q16(type_info(type), n_tokens);
 }
 
 extern "C" size_t ct_cuda_mmv_act_bytes(int64_t n_tokens, int64_t row) {
